@@ -1,0 +1,56 @@
+/**
+ * File output that never leaves a partial file: write to a temp name in the same folder, fsync, rename.
+ * Unwritable destinations become a RebakeError naming the path (exit 2), not a stack trace.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { RebakeError } from './errors.js';
+
+let counter = 0;
+
+export function tempPathFor(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${counter++}`);
+}
+
+export function writeFileAtomic(file: string, data: Uint8Array | string | Uint8Array[]): void {
+  const tmp = tempPathFor(file);
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(tmp, 'w');
+    for (const chunk of Array.isArray(data) ? data : [data]) {
+      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      let off = 0;
+      while (off < buf.byteLength) off += fs.writeSync(fd, buf, off, buf.byteLength - off);
+    }
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    if (fd !== undefined) fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw unwritable(file, e);
+  }
+}
+
+export function unwritable(file: string, e: unknown): Error {
+  const err = e as NodeJS.ErrnoException;
+  if (!err.code) return err;
+  const why =
+    err.code === 'ENOENT' ? 'folder does not exist' :
+    err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'EROFS' ? 'permission denied' :
+    err.code === 'ENOTDIR' ? 'a parent path is a file, not a folder' :
+    err.code === 'EISDIR' ? 'is a folder' :
+    err.code === 'ENOSPC' ? 'no space left on device' : err.message;
+  return new RebakeError('OUTPUT_UNWRITABLE', `cannot write: ${why}`, { file });
+}
+
+/** mkdir -p that reports an unusable destination as bad input. */
+export function ensureDir(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (e) {
+    throw unwritable(dir, e);
+  }
+}

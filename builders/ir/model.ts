@@ -1,0 +1,322 @@
+/**
+ * ModelProto <-> IR. Loading decodes every initializer once (zero-copy views over the file buffer where
+ * aligned) and resolves external data next to the model, refusing locations outside the model's folder.
+ * Saving keeps IR version, opset imports and model metadata; tensors go to raw_data, and above 2 GiB of
+ * weights the large ones go to an external data file beside the model.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import onnxProto from 'onnx-proto';
+import { RebakeError } from '../errors.js';
+import { writeFileAtomic } from '../fsutil.js';
+import { Graph, type AttrValue, type Dim, type Node, type ValueInfo } from './graph.js';
+import { DataType, dataTypeName, elementCount, tensorBytes, typedArrayFor, viewRawBytes, type Tensor, type TensorData } from './tensor.js';
+
+const { onnx } = onnxProto;
+type IModelProto = onnxProto.onnx.IModelProto;
+type IGraphProto = onnxProto.onnx.IGraphProto;
+type ITensorProto = onnxProto.onnx.ITensorProto;
+type INodeProto = onnxProto.onnx.INodeProto;
+type IAttributeProto = onnxProto.onnx.IAttributeProto;
+type IValueInfoProto = onnxProto.onnx.IValueInfoProto;
+
+export interface OpsetId {
+  domain: string;
+  version: number;
+}
+
+export interface Model {
+  graph: Graph;
+  irVersion: number;
+  opsetImport: OpsetId[];
+  producerName: string;
+  producerVersion: string;
+  /** Everything else of the ModelProto (doc string, metadata, functions...), written back untouched. */
+  rest: Omit<IModelProto, 'graph' | 'irVersion' | 'opsetImport' | 'producerName' | 'producerVersion'>;
+}
+
+/** Bytes of weights above which saving moves large tensors to an external data file (protobuf's 2 GiB cap). */
+export const EXTERNAL_DATA_LIMIT = 2 ** 31 - 2 ** 26;
+
+function num(v: number | { toNumber(): number } | null | undefined): number {
+  if (v === null || v === undefined) return 0;
+  return typeof v === 'number' ? v : v.toNumber();
+}
+
+export function opsetVersion(model: Model, domain = ''): number {
+  const d = model.opsetImport.find((o) => (o.domain === 'ai.onnx' ? '' : o.domain) === domain);
+  return d?.version ?? 0;
+}
+
+export function loadModel(file: string): Model {
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new RebakeError('ONNX_MISSING', 'no such file (expected an ONNX model)', { file });
+    if (code === 'EISDIR') throw new RebakeError('ONNX_NOT_FILE', 'is a directory (expected an ONNX model file)', { file });
+    throw new RebakeError('ONNX_UNREADABLE', `cannot read: ${(e as Error).message}`, { file });
+  }
+  return decodeModel(buf, file);
+}
+
+export function decodeModel(buf: Uint8Array, file: string): Model {
+  if (buf.byteLength === 0) throw new RebakeError('ONNX_EMPTY', 'empty file (expected an ONNX model)', { file });
+  let proto: onnxProto.onnx.ModelProto;
+  try {
+    proto = onnx.ModelProto.decode(buf);
+  } catch (e) {
+    const msg = (e as Error).message;
+    if (/index out of range/.test(msg)) {
+      throw new RebakeError('ONNX_TRUNCATED', `truncated ONNX model (protobuf ends early after ${buf.byteLength} bytes)`, { file });
+    }
+    throw new RebakeError('ONNX_CORRUPT', `not an ONNX model (protobuf decode failed: ${msg})`, { file });
+  }
+  if (!proto.graph || !proto.opsetImport?.length) {
+    throw new RebakeError('ONNX_CORRUPT', 'not an ONNX model (no graph or no opset import)', { file });
+  }
+  const external = new ExternalReader(path.dirname(path.resolve(file)), file);
+  try {
+    const graph = graphFromProto(proto.graph, external, file);
+    const rest: Model['rest'] = {};
+    if (proto.docString) rest.docString = proto.docString;
+    if (proto.domain) rest.domain = proto.domain;
+    if (num(proto.modelVersion as number)) rest.modelVersion = proto.modelVersion;
+    if (proto.metadataProps?.length) rest.metadataProps = proto.metadataProps;
+    if (proto.functions?.length) rest.functions = proto.functions;
+    return {
+      graph,
+      irVersion: num(proto.irVersion as number),
+      opsetImport: proto.opsetImport.map((o) => ({ domain: o.domain ?? '', version: num(o.version as number) })),
+      producerName: proto.producerName ?? '',
+      producerVersion: proto.producerVersion ?? '',
+      rest,
+    };
+  } finally {
+    external.close();
+  }
+}
+
+class ExternalReader {
+  private fds = new Map<string, number>();
+  constructor(
+    private readonly dir: string,
+    private readonly modelFile: string,
+  ) {}
+
+  read(t: ITensorProto, byteLength: number): Uint8Array {
+    const kv = new Map((t.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
+    const location = kv.get('location');
+    if (!location) throw new RebakeError('ONNX_EXTERNAL', `tensor ${t.name}: external data without a location`, { file: this.modelFile });
+    const resolved = path.resolve(this.dir, location);
+    if (path.isAbsolute(location) || !resolved.startsWith(this.dir + path.sep)) {
+      throw new RebakeError('ONNX_EXTERNAL_ESCAPE', `tensor ${t.name}: external data location "${location}" is outside the model's folder`, { file: this.modelFile });
+    }
+    let fd = this.fds.get(resolved);
+    if (fd === undefined) {
+      try {
+        fd = fs.openSync(resolved, 'r');
+      } catch {
+        throw new RebakeError('ONNX_EXTERNAL', `tensor ${t.name}: external data file "${location}" not found next to the model`, { file: this.modelFile });
+      }
+      this.fds.set(resolved, fd);
+    }
+    const offset = Number(kv.get('offset') ?? 0);
+    const length = kv.has('length') ? Number(kv.get('length')) : byteLength;
+    if (length !== byteLength) {
+      throw new RebakeError('ONNX_EXTERNAL', `tensor ${t.name}: external data length ${length} != ${byteLength} bytes its dims need`, { file: this.modelFile });
+    }
+    const out = Buffer.allocUnsafe(length);
+    const got = fs.readSync(fd, out, 0, length, offset);
+    if (got !== length) {
+      throw new RebakeError('ONNX_EXTERNAL', `tensor ${t.name}: external data file "${location}" ends before offset ${offset}+${length}`, { file: this.modelFile });
+    }
+    return out;
+  }
+
+  close(): void {
+    for (const fd of this.fds.values()) fs.closeSync(fd);
+    this.fds.clear();
+  }
+}
+
+function tensorFromProto(t: ITensorProto, external: ExternalReader | undefined, file: string): Tensor {
+  const name = t.name ?? '';
+  const dataType = (t.dataType ?? 0) as DataType;
+  const dims = (t.dims ?? []).map((d) => num(d as number));
+  const count = elementCount(dims);
+  if (dataType === DataType.STRING) throw new RebakeError('ONNX_DTYPE', `tensor ${name}: string tensors are not supported`, { file });
+  const probe = typedArrayFor(dataType, 0);
+  let data: TensorData;
+  if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) {
+    if (!external) throw new RebakeError('ONNX_EXTERNAL', `tensor ${name}: external data inside an attribute is not supported`, { file });
+    data = viewRawBytes(dataType, external.read(t, count * probe.BYTES_PER_ELEMENT), count);
+  } else if (t.rawData && t.rawData.byteLength > 0) {
+    try {
+      data = viewRawBytes(dataType, t.rawData, count);
+    } catch (e) {
+      throw new RebakeError('ONNX_TENSOR_SIZE', `tensor ${name} (${dataTypeName(dataType)} [${dims}]): ${(e as RebakeError).detail ?? (e as Error).message}`, { file });
+    }
+  } else {
+    data = typedArrayFor(dataType, count);
+    const typed: ArrayLike<unknown> =
+      dataType === DataType.FLOAT ? (t.floatData ?? []) :
+      dataType === DataType.DOUBLE ? (t.doubleData ?? []) :
+      dataType === DataType.INT64 ? (t.int64Data ?? []) :
+      dataType === DataType.UINT64 || dataType === DataType.UINT32 ? (t.uint64Data ?? []) :
+      (t.int32Data ?? []);
+    if (typed.length !== count) {
+      throw new RebakeError('ONNX_TENSOR_SIZE', `tensor ${name} (${dataTypeName(dataType)} [${dims}]): ${typed.length} values, dims need ${count}`, { file });
+    }
+    if (data instanceof BigInt64Array || data instanceof BigUint64Array) {
+      for (let i = 0; i < count; i++) data[i] = BigInt(num(typed[i] as number));
+    } else {
+      // int32_data holds fp16 bits and 8/16-bit ints widened; typed-array stores truncate them back exactly.
+      for (let i = 0; i < count; i++) (data as Float32Array)[i] = num(typed[i] as number);
+    }
+  }
+  return { name, dataType, dims, data };
+}
+
+function tensorToProto(t: Tensor): ITensorProto {
+  return { name: t.name, dataType: t.dataType, dims: t.dims, rawData: tensorBytes(t) };
+}
+
+function valueInfoFromProto(v: IValueInfoProto): ValueInfo {
+  const tt = v.type?.tensorType;
+  const dims = tt?.shape?.dim;
+  const shape: Dim[] | undefined = tt?.shape ? (dims ?? []).map((d) => (d.dimParam ? d.dimParam : d.dimValue !== undefined && d.dimValue !== null ? num(d.dimValue as number) : -1)) : undefined;
+  return { name: v.name ?? '', elemType: (tt?.elemType ?? 0) as DataType, shape };
+}
+
+function valueInfoToProto(v: ValueInfo): IValueInfoProto {
+  const shape = v.shape ? { dim: v.shape.map((d) => (typeof d === 'string' ? { dimParam: d } : d >= 0 ? { dimValue: d } : {})) } : undefined;
+  return { name: v.name, type: { tensorType: { elemType: v.elemType, shape } } };
+}
+
+const AT = onnx.AttributeProto.AttributeType;
+
+function attrFromProto(a: IAttributeProto, file: string): AttrValue {
+  const dec = (b: Uint8Array | null | undefined) => Buffer.from(b ?? new Uint8Array()).toString('utf8');
+  switch (a.type) {
+    case AT.INT: return { kind: 'int', value: num(a.i as number) };
+    case AT.FLOAT: return { kind: 'float', value: a.f ?? 0 };
+    case AT.STRING: return { kind: 'string', value: dec(a.s) };
+    case AT.INTS: return { kind: 'ints', value: (a.ints ?? []).map((x) => num(x as number)) };
+    case AT.FLOATS: return { kind: 'floats', value: [...(a.floats ?? [])] };
+    case AT.STRINGS: return { kind: 'strings', value: (a.strings ?? []).map(dec) };
+    case AT.TENSOR: return { kind: 'tensor', value: tensorFromProto(a.t!, undefined, file) };
+    default: return { kind: 'opaque', value: a };
+  }
+}
+
+function attrToProto(name: string, v: AttrValue): IAttributeProto {
+  switch (v.kind) {
+    case 'int': return { name, type: AT.INT, i: v.value };
+    case 'float': return { name, type: AT.FLOAT, f: v.value };
+    case 'string': return { name, type: AT.STRING, s: Buffer.from(v.value, 'utf8') };
+    case 'ints': return { name, type: AT.INTS, ints: v.value };
+    case 'floats': return { name, type: AT.FLOATS, floats: v.value };
+    case 'strings': return { name, type: AT.STRINGS, strings: v.value.map((s) => Buffer.from(s, 'utf8')) };
+    case 'tensor': return { name, type: AT.TENSOR, t: tensorToProto(v.value) };
+    case 'opaque': return v.value as IAttributeProto;
+  }
+}
+
+function graphFromProto(g: IGraphProto, external: ExternalReader, file: string): Graph {
+  const graph = new Graph();
+  graph.name = g.name ?? 'main';
+  for (const t of g.initializer ?? []) graph.setInitializer(tensorFromProto(t, external, file));
+  // Initializers listed as graph inputs (old exporters) are weights, not inputs the user feeds.
+  graph.inputs = (g.input ?? []).filter((v) => !graph.initializers.has(v.name ?? '')).map(valueInfoFromProto);
+  graph.outputs = (g.output ?? []).map(valueInfoFromProto);
+  for (const v of g.valueInfo ?? []) graph.valueInfo.set(v.name ?? '', valueInfoFromProto(v));
+  let anon = 0;
+  for (const n of g.node ?? []) {
+    const attrs: Record<string, AttrValue> = {};
+    for (const a of n.attribute ?? []) attrs[a.name ?? ''] = attrFromProto(a, file);
+    graph.addNode({ name: n.name || `${n.opType}_anon${anon++}`, opType: n.opType ?? '', domain: n.domain === 'ai.onnx' ? '' : (n.domain ?? ''), inputs: n.input ?? [], outputs: n.output ?? [], attrs });
+  }
+  return graph;
+}
+
+function nodeToProto(n: Node): INodeProto {
+  return {
+    name: n.name,
+    opType: n.opType,
+    domain: n.domain || undefined,
+    input: n.inputs,
+    output: n.outputs,
+    attribute: Object.entries(n.attrs).map(([k, v]) => attrToProto(k, v)),
+  };
+}
+
+export interface SaveResult {
+  bytes: number;
+  externalDataFile?: string;
+}
+
+/** Encode to a ModelProto buffer; tensors listed in `externalize` are referenced from `dataFile` instead. */
+function modelToProto(model: Model, externalize?: Map<string, { offset: number; length: number }>, dataFile?: string): onnxProto.onnx.ModelProto {
+  const g = model.graph;
+  const initializer: ITensorProto[] = [];
+  for (const t of g.initializers.values()) {
+    const ext = externalize?.get(t.name);
+    if (ext) {
+      initializer.push({
+        name: t.name, dataType: t.dataType, dims: t.dims, dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+        externalData: [{ key: 'location', value: dataFile }, { key: 'offset', value: String(ext.offset) }, { key: 'length', value: String(ext.length) }],
+      });
+    } else initializer.push(tensorToProto(t));
+  }
+  const graph: IGraphProto = {
+    name: g.name,
+    node: g.topoSort().map(nodeToProto),
+    initializer,
+    input: g.inputs.map(valueInfoToProto),
+    output: g.outputs.map(valueInfoToProto),
+    valueInfo: [...g.valueInfo.values()].filter((v) => g.producer(v.name)).map(valueInfoToProto),
+  };
+  // Static encoders take plain objects: no copy of the weight buffers on the way out.
+  return { ...model.rest, irVersion: model.irVersion, opsetImport: model.opsetImport, producerName: model.producerName, producerVersion: model.producerVersion, graph } as onnxProto.onnx.ModelProto;
+}
+
+export function encodeModel(model: Model): Uint8Array {
+  return onnx.ModelProto.encode(modelToProto(model)).finish();
+}
+
+/** Write atomically; weights above EXTERNAL_DATA_LIMIT go to `<file>.data` beside it. */
+export function saveModel(model: Model, file: string, opts: { externalDataLimit?: number } = {}): SaveResult {
+  const limit = opts.externalDataLimit ?? EXTERNAL_DATA_LIMIT;
+  let total = 0;
+  for (const t of model.graph.initializers.values()) total += t.data.byteLength;
+  if (total <= limit) {
+    const bytes = encodeModel(model);
+    writeFileAtomic(file, bytes);
+    return { bytes: bytes.byteLength };
+  }
+  const dataFile = `${path.basename(file)}.data`;
+  const externalize = new Map<string, { offset: number; length: number }>();
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  for (const t of model.graph.initializers.values()) {
+    if (t.data.byteLength < 1024) continue;
+    // 4 KiB alignment lets ORT memory-map the weights.
+    const pad = (4096 - (offset % 4096)) % 4096;
+    if (pad) chunks.push(new Uint8Array(pad));
+    offset += pad;
+    externalize.set(t.name, { offset, length: t.data.byteLength });
+    chunks.push(tensorBytes(t));
+    offset += t.data.byteLength;
+  }
+  writeFileAtomic(path.join(path.dirname(file), dataFile), chunks);
+  const bytes = onnx.ModelProto.encode(modelToProto(model, externalize, dataFile)).finish();
+  writeFileAtomic(file, bytes);
+  return { bytes: bytes.byteLength + offset, externalDataFile: dataFile };
+}
+
+/** An empty model to build into (zoo generator, tests). */
+export function createModel(opset = 13, producerName = 'rebake'): Model {
+  return { graph: new Graph(), irVersion: 7, opsetImport: [{ domain: '', version: opset }], producerName, producerVersion: '', rest: {} };
+}
