@@ -2,8 +2,8 @@
  * rebake's entry point. Commands live in bin/commands/<name>.ts and are imported only when used, so
  * `rebake --help` does not pay for onnxruntime or protobuf. Exit codes: 0 ok, 2 bad input, 1 internal error.
  */
-import { createRequire } from 'node:module';
 import { isRebakeError } from '../builders/errors.js';
+import { packageVersion as version } from '../builders/version.js';
 import type { CommandSpec } from './args.js';
 import { parseCommandArgs } from './args.js';
 
@@ -15,11 +15,6 @@ const COMMANDS: Record<string, string> = {
   image2npz: 'convert a folder of images to npz files and a datalist',
   eval: 'top-1/top-5 accuracy of run outputs',
 };
-
-export function version(): string {
-  const require = createRequire(import.meta.url);
-  return (require('../../package.json') as { version: string }).version;
-}
 
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));

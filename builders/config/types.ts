@@ -1,3 +1,5 @@
+import type { SourceLocation } from '../errors.js';
+
 /** Typed views of the two user inputs: the vamc-style build YAML and the vdsp preprocessing params JSON. */
 
 export type BuildDtype = 'fp32' | 'fp16' | 'int8';
@@ -36,6 +38,8 @@ export interface BuildConfig {
   vdsp_params?: string;
   /** Per-pass switches by pass name; a pass absent here runs when it applies. */
   passes: Record<string, boolean>;
+  /** Where a dotted key path (e.g. `backend.dtype`) sits in the YAML, for errors found after loading. */
+  locate(path: string): SourceLocation;
 }
 
 export type VdspOpType =

@@ -25,6 +25,8 @@ export interface Pass {
   /** kebab-case verb + object, same as the file name; the YAML `passes:` map switches it by this name. */
   name: string;
   summary: string;
+  /** True for passes meant to change the graph's I/O (baked preprocessing, appended softmax). */
+  changesSignature?: boolean;
   /** Whether the build wants this pass at all (e.g. bake-preprocess only with vdsp params). */
   wanted(ctx: PassContext): boolean;
   run(model: Model, ctx: PassContext): PassReport;

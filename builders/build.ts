@@ -1,0 +1,183 @@
+/**
+ * The build pipeline: config -> model -> passes (each followed by graph.check) -> mod.onnx + mod.json.
+ * Nothing is written until every pass has run; the outputs land atomically, and a build folder this build
+ * created is removed again if writing fails.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadBuildConfig, loadVdspParams, type LoadOptions } from './config/load.js';
+import type { BuildConfig, VdspParams } from './config/types.js';
+import { RebakeError } from './errors.js';
+import { ensureDir, writeFileAtomic } from './fsutil.js';
+import { modelStats, type IOInfo } from './inspect.js';
+import { decodeModel, saveModel, type Model } from './ir/model.js';
+import { PASSES } from './passes/index.js';
+import type { PassContext } from './passes/pass.js';
+import { packageVersion } from './version.js';
+
+export type PassStatus = 'applied' | 'unchanged' | 'not-wanted' | 'disabled';
+
+export interface PassRecord {
+  name: string;
+  status: PassStatus;
+  changes: string[];
+  skipped: string[];
+  seconds: number;
+}
+
+export interface Manifest {
+  name: string;
+  rebake_version: string;
+  source: { path: string; sha256: string; bytes: number };
+  dtype: string;
+  inputs: IOInfo[];
+  outputs: IOInfo[];
+  passes: PassRecord[];
+  params_before: number;
+  params_after: number;
+  macs_before: number;
+  macs_after: number;
+  ops_before: Record<string, number>;
+  ops_after: Record<string, number>;
+  vdsp_params: { file: string; params: VdspParams } | null;
+  model_file: string;
+  model_bytes: number;
+  external_data_file?: string;
+  build_seconds: number;
+}
+
+export interface BuildOptions extends LoadOptions {
+  /** One line per pass, as it finishes. */
+  progress?: (line: string) => void;
+}
+
+export interface BuildResult {
+  manifest: Manifest;
+  outDir: string;
+  modelPath: string;
+  manifestPath: string;
+}
+
+function readModelFile(config: BuildConfig): { bytes: Buffer; model: Model } {
+  const file = config.frontend.checkpoint;
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
+    throw new RebakeError('ONNX_MISSING', `${why}: ${file} (expected an ONNX model)`, config.locate('frontend.checkpoint'));
+  }
+  return { bytes, model: decodeModel(bytes, file) };
+}
+
+/** frontend.shape must name the model's inputs with compatible dims (a symbolic dim accepts any size). */
+function checkFrontendShape(config: BuildConfig, model: Model): void {
+  const shape = config.frontend.shape;
+  if (!shape) return;
+  const g = model.graph;
+  for (const [name, dims] of Object.entries(shape)) {
+    const input = g.inputs.find((i) => i.name === name);
+    const loc = config.locate(`frontend.shape.${name}`);
+    if (!input) throw new RebakeError('CONFIG_SHAPE', `the model has no input "${name}"; its inputs are: ${g.inputs.map((i) => i.name).join(', ')}`, loc);
+    if (!input.shape) continue;
+    const same = input.shape.length === dims.length && input.shape.every((d, i) => typeof d !== 'number' || d < 0 || d === dims[i]);
+    if (!same) throw new RebakeError('CONFIG_SHAPE', `[${dims.join(', ')}] does not match the model's input shape [${input.shape.join(', ')}]`, loc);
+  }
+}
+
+export function runBuild(configFile: string, opts: BuildOptions = {}): BuildResult {
+  const t0 = performance.now();
+  const config = loadBuildConfig(configFile, opts);
+  const vdsp = config.vdsp_params ? loadVdspParams(config.vdsp_params) : undefined;
+  if (config.backend.dtype !== 'fp32') {
+    throw new RebakeError('CONFIG_UNSUPPORTED', `${config.backend.dtype} builds are not available yet in this version; use fp32`, config.locate('backend.dtype'));
+  }
+  for (const name of Object.keys(config.passes)) {
+    if (!PASSES.some((p) => p.name === name)) {
+      throw new RebakeError('CONFIG_UNKNOWN_PASS', `unknown pass "${name}"; passes: ${PASSES.map((p) => p.name).join(', ')}`, config.locate(`passes.${name}`));
+    }
+  }
+  const outDir = path.join(config.workspace.path, config.name);
+  // Fail on an unusable workspace before the expensive part, without creating anything.
+  checkWritable(outDir);
+
+  const { bytes, model } = readModelFile(config);
+  checkFrontendShape(config, model);
+  const sha256 = crypto.createHash('sha256').update(bytes).digest('hex');
+  const before = modelStats(model);
+
+  const ctx: PassContext = { config, vdsp, vdspFile: config.vdsp_params };
+  const records: PassRecord[] = [];
+  for (const pass of PASSES) {
+    const rec: PassRecord = { name: pass.name, status: 'disabled', changes: [], skipped: [], seconds: 0 };
+    records.push(rec);
+    if (config.passes[pass.name] === false) {
+      opts.progress?.(`${pass.name}: disabled by config`);
+      continue;
+    }
+    if (!pass.wanted(ctx)) {
+      rec.status = 'not-wanted';
+      continue;
+    }
+    const signature = model.graph.signature();
+    const p0 = performance.now();
+    const report = pass.run(model, ctx);
+    model.graph.check(pass.changesSignature ? undefined : signature);
+    rec.seconds = (performance.now() - p0) / 1000;
+    rec.changes = report.changes;
+    rec.skipped = report.skipped;
+    rec.status = report.changes.length ? 'applied' : 'unchanged';
+    const skippedNote = report.skipped.length ? `, ${report.skipped.length} skipped` : '';
+    opts.progress?.(`${pass.name}: ${report.changes.length} change(s)${skippedNote} (${rec.seconds.toFixed(2)} s)`);
+  }
+
+  const after = modelStats(model);
+  const modelPath = path.join(outDir, 'mod.onnx');
+  const manifestPath = path.join(outDir, 'mod.json');
+  const created = !fs.existsSync(outDir);
+  try {
+    ensureDir(outDir);
+    const saved = saveModel(model, modelPath);
+    const manifest: Manifest = {
+      name: config.name,
+      rebake_version: packageVersion(),
+      source: { path: config.frontend.checkpoint, sha256, bytes: bytes.byteLength },
+      dtype: config.backend.dtype,
+      inputs: after.inputs,
+      outputs: after.outputs,
+      passes: records,
+      params_before: before.params,
+      params_after: after.params,
+      macs_before: before.macs,
+      macs_after: after.macs,
+      ops_before: before.ops,
+      ops_after: after.ops,
+      vdsp_params: vdsp && config.vdsp_params ? { file: config.vdsp_params, params: vdsp } : null,
+      model_file: 'mod.onnx',
+      model_bytes: saved.bytes,
+      ...(saved.externalDataFile ? { external_data_file: saved.externalDataFile } : {}),
+      build_seconds: 0,
+    };
+    manifest.build_seconds = Number(((performance.now() - t0) / 1000).toFixed(3));
+    writeFileAtomic(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+    return { manifest, outDir, modelPath, manifestPath };
+  } catch (e) {
+    if (created) fs.rmSync(outDir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** The nearest existing ancestor of `dir` must be a writable folder. */
+function checkWritable(dir: string): void {
+  let cur = path.resolve(dir);
+  while (!fs.existsSync(cur)) cur = path.dirname(cur);
+  const st = fs.statSync(cur);
+  if (!st.isDirectory()) throw new RebakeError('OUTPUT_UNWRITABLE', `cannot create the build folder: ${cur} is a file, not a folder`, { file: dir });
+  try {
+    fs.accessSync(cur, fs.constants.W_OK);
+  } catch {
+    throw new RebakeError('OUTPUT_UNWRITABLE', `cannot create the build folder: ${cur} is not writable`, { file: dir });
+  }
+}
