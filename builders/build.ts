@@ -96,7 +96,7 @@ export function runBuild(configFile: string, opts: BuildOptions = {}): BuildResu
   }
   for (const name of Object.keys(config.passes)) {
     if (!PASSES.some((p) => p.name === name)) {
-      throw new RebakeError('CONFIG_UNKNOWN_PASS', `unknown pass "${name}"; passes: ${PASSES.map((p) => p.name).join(', ')}`, config.locate(`passes.${name}`));
+      throw new RebakeError('CONFIG_UNKNOWN_PASS', `unknown pass "${name}"; passes: ${PASSES.map((p) => p.name).join(', ')}`, config.locate(`passes.${name}`, 'key'));
     }
   }
   const outDir = path.join(config.workspace.path, config.name);

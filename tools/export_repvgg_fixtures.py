@@ -37,6 +37,7 @@ import onnx
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 OUT_DIR = os.path.join(REPO, "test", "fixtures", "repvgg")
+HAVE_ORT = False
 
 
 # --------------------------------------------------------------------------
@@ -188,26 +189,115 @@ def build_model(key):
 
     model = RepVGG(NUM_BLOCKS, WIDTHS, NUM_CLASSES, spec["groups"], spec["se"],
                    SE_RATIO, eps_fn, spec["head"])
-    # randomize BN statistics and affine params so that a wrong fold shows
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    # 1) calibrate running statistics on seeded random data (cumulative average)
+    #    so activations keep a sensible scale through the depth and the output
+    #    really depends on the input; 2) then randomize every BN parameter so a
+    #    wrong fold (eps, mean, var, gamma, beta, channel order) shows.
+    gen = torch.Generator().manual_seed(spec["seed"] + 1)
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
     with torch.no_grad():
+        for _ in range(4):
+            model(torch.randn(8, 3, IMG, IMG, generator=gen))
+    with torch.no_grad():
+        for m in bns:
+            n = m.num_features
+            var = m.running_var.double().numpy()
+            sign = np.where(rng.rand(n) < 0.15, -1.0, 1.0)
+            m.weight.copy_(torch.from_numpy((sign * rng.uniform(0.5, 1.5, n)).astype(np.float32)))
+            m.bias.copy_(torch.from_numpy(rng.uniform(-0.3, 0.3, n).astype(np.float32)))
+            m.running_mean.add_(torch.from_numpy(
+                (rng.uniform(-0.3, 0.3, n) * np.sqrt(var)).astype(np.float32)))
+            m.running_var.copy_(torch.from_numpy((var * rng.uniform(0.5, 2.0, n)).astype(np.float32)))
+            m.num_batches_tracked.fill_(100)
+            m.momentum = 0.1
         for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                n = m.num_features
-                sign = np.where(rng.rand(n) < 0.15, -1.0, 1.0)
-                m.weight.copy_(torch.from_numpy((sign * rng.uniform(0.5, 1.5, n)).astype(np.float32)))
-                m.bias.copy_(torch.from_numpy(rng.uniform(-0.3, 0.3, n).astype(np.float32)))
-                m.running_mean.copy_(torch.from_numpy(rng.uniform(-0.5, 0.5, n).astype(np.float32)))
-                m.running_var.copy_(torch.from_numpy(rng.uniform(0.5, 2.0, n).astype(np.float32)))
-                m.num_batches_tracked.fill_(100)
-            elif isinstance(m, SEBlock):
+            if isinstance(m, SEBlock):
                 m.down.bias.copy_(torch.from_numpy(rng.uniform(-0.5, 0.5, m.down.out_channels).astype(np.float32)))
                 m.up.bias.copy_(torch.from_numpy(rng.uniform(-0.5, 0.5, m.up.out_channels).astype(np.float32)))
     model.eval()
     return model, spec
 
 
+def _fuse(kernel, bn):
+    std = torch.sqrt(bn.running_var.double() + bn.eps)
+    t = (bn.weight.double() / std).reshape(-1, 1, 1, 1)
+    return kernel.double() * t, bn.bias.double() - bn.running_mean.double() * bn.weight.double() / std
+
+
+def deploy_forward(model, x):
+    """Re-parameterized forward pass (FORMATS.md section 5), float64: checks that the
+    fixtures follow the documented fold, including grouped identity kernels."""
+    def block(b, h):
+        k3, b3 = _fuse(b.rbr_dense.conv.weight, b.rbr_dense.bn)
+        k1, b1 = _fuse(b.rbr_1x1.conv.weight, b.rbr_1x1.bn)
+        k = k3 + F.pad(k1, [1, 1, 1, 1])
+        bias = b3 + b1
+        if b.rbr_identity is not None:
+            per_group = b.cin // b.groups
+            kid = torch.zeros(b.cin, per_group, 3, 3, dtype=torch.float64)
+            for i in range(b.cin):
+                kid[i, i % per_group, 1, 1] = 1.0
+            ki, bi = _fuse(kid, b.rbr_identity)
+            k, bias = k + ki, bias + bi
+        y = F.conv2d(h, k, bias, stride=b.stride, padding=1, groups=b.groups)
+        if isinstance(b.se, SEBlock):
+            se = b.se
+            s = y.mean(dim=(2, 3), keepdim=True)
+            s = F.relu(F.conv2d(s, se.down.weight.double(), se.down.bias.double()))
+            s = torch.sigmoid(F.conv2d(s, se.up.weight.double(), se.up.bias.double()))
+            y = y * s
+        return F.relu(y)
+
+    h = x.double()
+    h = block(model.stage0, h)
+    for s in range(1, 5):
+        for b in getattr(model, "stage%d" % s):
+            h = block(b, h)
+    h = h.mean(dim=(2, 3))
+    return F.linear(h, model.linear.weight.double(), model.linear.bias.double())
+
+
 def op_histogram(m):
     return dict(sorted(collections.Counter(n.op_type for n in m.graph.node).items()))
+
+
+def _const_repr(n):
+    from onnx import numpy_helper
+    for a in n.attribute:
+        if a.name == "value":
+            return "Constant(%s)" % numpy_helper.to_array(a.t).tolist()
+    return "Constant"
+
+
+def _node_repr(n):
+    from onnx import helper
+    if n.op_type == "Constant":
+        return _const_repr(n)
+    attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute
+             if n.op_type in ("AveragePool", "Unsqueeze", "Gather", "Concat", "Flatten", "Pad", "Gemm")}
+    attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in attrs.items()}
+    return n.op_type + (json.dumps(attrs, sort_keys=True) if attrs else "")
+
+
+def head_pattern(proto):
+    """ops after the last Relu (global pool, flatten/reshape machinery, Gemm)"""
+    nodes = list(proto.graph.node)
+    last_relu = max(i for i, n in enumerate(nodes) if n.op_type == "Relu")
+    return [_node_repr(n) for n in nodes[last_relu + 1:]]
+
+
+def se_pattern(proto):
+    """ops of the first SE block (node names contain '/se/')"""
+    nodes = list(proto.graph.node)
+    first = [n for n in nodes if "/se/" in n.name]
+    if not first:
+        return []
+    scope = first[0].name.split("/se/")[0] + "/se/"
+    return [_node_repr(n) for n in nodes if n.name.startswith(scope)]
 
 
 def export(model, variant, x):
@@ -279,10 +369,12 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     torch.set_num_threads(1)
 
+    global HAVE_ORT
     try:
         import onnxruntime as ort  # noqa
     except Exception:
         ort = None
+    HAVE_ORT = ort is not None
 
     summary = []
     models = {}
@@ -292,10 +384,20 @@ def main():
             models[key] = build_model(key)
         model, spec = models[key]
         batch = 4 if variant["dynamic"] else 1
-        seed = 5000 + VARIANTS.index(variant)
+        seed = 5000 + batch  # same input for all variants with the same batch
         x = np.random.RandomState(seed).standard_normal((batch, 3, IMG, IMG)).astype(np.float32)
         with torch.no_grad():
             y = model(torch.from_numpy(x)).numpy().astype(np.float32)
+            # how much a typical mistake moves the output (documents test power)
+            import copy
+            wrong = copy.deepcopy(model)
+            for m in wrong.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.eps = 1e-5
+            eps_diff = float(np.abs(wrong(torch.from_numpy(x)).numpy() - y).max())
+            yd = deploy_forward(model, torch.from_numpy(x)).numpy()
+            deploy_diff = float(np.abs(yd - y).max())
+            assert deploy_diff < 1e-4, deploy_diff
             # the export traces with batch 1 for static, batch 4 for dynamic
             data, kwargs = export(model, variant, torch.from_numpy(x))
         proto = onnx.load_from_string(data)
@@ -323,6 +425,9 @@ def main():
             input_shape=list(x.shape),
             output_shape=list(y.shape),
             output_absmax=float(np.abs(y).max()),
+            output_std_over_batch=float(y.std(0).mean()) if batch > 1 else None,
+            maxdiff_if_all_eps_1e5=eps_diff,
+            maxdiff_deploy_float64=deploy_diff,
             blocks=len(info),
             identity_blocks=sum(1 for l in info if l["identity"]),
             se_blocks=sum(1 for l in info if l["se"]),
@@ -335,6 +440,10 @@ def main():
             file_bytes=len(data),
             layers=info,
         )
+        rec["head_ops"] = head_pattern(proto)
+        rec["se_ops"] = se_pattern(proto)
+        rec["initializer_names"] = "state-dict names" if variant["keep_bn"] else \
+            "folded convs: onnx::Conv_<n>; BN/SE/linear: state-dict names"
         summary.append(rec)
         print("%-32s opset %2d  %s  nodes=%d  %s" % (
             variant["name"], variant["opset"], "dynamic" if variant["dynamic"] else "static ",
@@ -360,8 +469,12 @@ def write_readme(out, summary):
     L.append("")
     L.append("Producer: PyTorch %s (`torch.onnx.export`, legacy TorchScript exporter), onnx %s, numpy %s."
              % (torch.__version__, onnx.__version__, np.__version__))
-    L.append("onnxruntime for Python was not available, so the exported graphs were checked with")
-    L.append("`onnx.checker.check_model` plus structural assertions in the script (see `check_model`).")
+    if HAVE_ORT:
+        L.append("Each export was checked with `onnx.checker.check_model`, structural assertions in the script")
+        L.append("(see `check_model`) and onnxruntime (Python) against the PyTorch output.")
+    else:
+        L.append("onnxruntime for Python was not available, so the exported graphs were checked with")
+        L.append("`onnx.checker.check_model` plus structural assertions in the script (see `check_model`).")
     L.append("")
     L.append("## Model")
     L.append("")
@@ -381,8 +494,10 @@ def write_readme(out, summary):
     L.append("`groups`, the identity branch is a plain per-channel BN (re-param: centre 1 for channel i at")
     L.append("input channel i mod (in/groups)). Layer index: stem = 0, stage blocks 1..9.")
     L.append("")
-    L.append("BN parameters are random: gamma = ±U(0.5,1.5) (about 15% negative), beta U(-0.3,0.3),")
-    L.append("running_mean U(-0.5,0.5), running_var U(0.5,2.0); eps cycles 1e-5, 1e-3, 1e-2 over the BNs in")
+    L.append("BN parameters are random: running statistics are first calibrated (train-mode forward of 4")
+    L.append("seeded random batches, cumulative average) so that activations keep their scale through the")
+    L.append("depth, then perturbed: running_mean += U(-0.3,0.3)*sqrt(var), running_var *= U(0.5,2.0);")
+    L.append("gamma = ±U(0.5,1.5) (about 15% negative), beta = U(-0.3,0.3); eps cycles 1e-5, 1e-3, 1e-2 over the BNs in")
     L.append("construction order (identity, dense, 1x1 per block). SE conv biases U(-0.5,0.5). Conv/Linear")
     L.append("weights: PyTorch default init under `torch.manual_seed(model seed)`. Model in `eval()`.")
     L.append("")
@@ -390,6 +505,15 @@ def write_readme(out, summary):
     L.append("batch 4 for dynamic) and `output` float32 = the PyTorch train-time module's eval output for")
     L.append("that input. Compare with a tolerance (~1e-4 relative); a folded/re-parameterized graph is not")
     L.append("bit-identical to PyTorch.")
+    L.append("")
+    L.append("The script also re-parameterizes each model itself (float64, FORMATS.md section 5, grouped")
+    L.append("identity kernel = 1 at the centre for output channel i, input channel i mod (in/groups)) and")
+    L.append("asserts it reproduces `output`; max differences: " +
+             ", ".join("%.2g" % r["maxdiff_deploy_float64"] for r in summary) + ".")
+    L.append("")
+    L.append("Sensitivity: ignoring the per-BN eps (using 1e-5 everywhere) changes the outputs by up to")
+    L.append(", ".join("%.3g" % r["maxdiff_if_all_eps_1e5"] for r in summary) + " (variants in table order); output")
+    L.append("magnitudes are about 1, and outputs differ clearly between the batch items.")
     L.append("")
     L.append("`summary.json` holds the same facts machine-readably, including a per-layer table")
     L.append("(cin, cout, stride, groups, identity, se).")
@@ -423,13 +547,61 @@ def write_readme(out, summary):
     for r in summary:
         L.append("- `%s`: `%s`" % (r["name"], json.dumps(r["export_kwargs"])))
     L.append("")
+    L.append("## Exporter behaviour (observed with torch %s)" % torch.__version__)
+    L.append("")
+    L.append("Head (nodes after the last Relu, in graph order):")
+    L.append("")
+    for r in summary:
+        L.append("- `%s`: %s" % (r["name"], " -> ".join("`%s`" % o for o in r["head_ops"])))
+    L.append("")
+    for r in summary:
+        if r["se_ops"]:
+            L.append("SE block in `%s` (first SE, stem; all %d SE blocks have the same form, the" % (r["name"], r["se_blocks"]))
+            L.append("kernel/stride of AveragePool = that block's feature-map size, the Reshape constant")
+            L.append("= [-1, C, 1, 1]); the SE input is the output of the branch `Add` and the result feeds the block Relu:")
+            L.append("")
+            L.append("    " + "\n    ".join(r["se_ops"]))
+            L.append("")
     for line in NOTES:
         L.append(line)
     with open(os.path.join(out, "README.md"), "w") as f:
         f.write("\n".join(L) + "\n")
 
 
-NOTES = []  # filled in below after inspecting the exported graphs
+NOTES = """Other observations (torch 1.13 legacy exporter; check again if the torch version changes):
+
+- Folded variants (`do_constant_folding=True`, eval): every Conv+BN pair became one `Conv` with a
+  bias input; the folded weights/biases get generated initializer names `onnx::Conv_<n>`. The
+  identity BNs stay as `BatchNormalization` reading the block input directly, with state-dict
+  initializer names (`stageS.B.rbr_identity.weight/bias/running_mean/running_var`).
+- BN-kept variants (`training=TrainingMode.PRESERVE`, model in eval, `do_constant_folding=False`):
+  every branch `Conv` has no bias and feeds exactly one `BatchNormalization`; all initializers keep
+  state-dict names (`stageS.B.rbr_dense.conv.weight`, `stageS.B.rbr_dense.bn.running_var`, ...).
+  `num_batches_tracked` is not exported.
+- `BatchNormalization` is always the single-output inference form with attributes `epsilon`
+  (float32, so 1e-3 is stored as 0.0010000000474974513) and `momentum` = 0.9 (= 1 - torch momentum);
+  no `training_mode` attribute (opset <= 13).
+- Block sum: `Add(dense, 1x1)` then `Add(that, identity)` (15 Adds = 10 blocks + 5 identity
+  branches). The identity `BatchNormalization` node comes BEFORE the branch convs of its block in
+  node order (right after the previous block's Relu); do not rely on node order to find the
+  branches, match on the tensors.
+- Conv attributes always spelled out: `dilations`, `group`, `kernel_shape`, `pads`, `strides`.
+- No `Identity` nodes in any variant. `Constant` nodes appear only in the SE blocks (Pad pads and
+  Reshape shape) and in the `view` head; variants 1-3 have none.
+- The SE's `F.avg_pool2d` became `Pad` (all-zero pads from a `Constant`, mode constant, no
+  constant_value input) + `AveragePool` with kernel = strides = the full feature map, not
+  `GlobalAveragePool` or `ReduceMean`; constant folding does not remove the no-op Pad.
+- `torch.flatten(x, 1)` exports as a single `Flatten(axis=1)` even with a dynamic batch. The
+  official-code style `x.view(x.size(0), -1)` exports as `Shape -> Gather(0) -> Unsqueeze ->
+  Concat([-1]) -> Reshape` with a dynamic batch, and, when static with constant folding off, as
+  `Constant(1)`, `Constant(-1)` (scalars) -> two `Unsqueeze(axes=[0])` -> `Concat` -> `Reshape`.
+- Linear -> `Gemm(transB=1)` with `linear.weight` [10, 32] and `linear.bias`.
+- Dynamic variants: input dims `[batch, 3, 64, 64]`, output `[batch, 10]` (`dim_param` "batch");
+  static variants use 1. No value_info is stored. ir_version 7 for opset 13, 6 for opset 11.
+  Initializers are not listed as graph inputs.
+- Cross-check done while writing these fixtures (not part of the script): onnxruntime-node 1.30
+  reproduced every `output` to < 1e-6 (also batch 1 through the dynamic models).
+""".splitlines()
 
 if __name__ == "__main__":
     main()

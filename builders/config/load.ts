@@ -166,7 +166,7 @@ function schemaError(ld: LocatedDoc, e: ErrorObject, schema: Record<string, unkn
       return ld.error('CONFIG_RANGE', p, `must be ${String(params.comparison)} ${String(params.limit)}, got ${describe(value)}`);
     case 'minItems':
     case 'maxItems': {
-      const s = subSchema(schema, e.schemaPath.replace(/\/(min|max)Items$/, '')) ?? {};
+      const s = subSchema(schema, e.schemaPath) ?? {};
       const exact = s.minItems !== undefined && s.minItems === s.maxItems;
       const want = exact ? `exactly ${String(s.minItems)}` : e.keyword === 'minItems' ? `at least ${String(params.limit)}` : `at most ${String(params.limit)}`;
       return ld.error('CONFIG_LENGTH', p, `must have ${want} values, got ${describe(value)}`);
@@ -241,7 +241,7 @@ export function loadBuildConfig(file: string, opts: LoadOptions = {}): BuildConf
     workspace: { path: resolveFromYaml(raw.workspace?.path ?? './deploy_weights/') },
     vdsp_params: vdsp,
     passes: raw.passes ?? {},
-    locate: (p: string) => ld.locate(p.split('.').map((k) => (/^\d+$/.test(k) ? Number(k) : k))),
+    locate: (p: string, which?: 'key' | 'value') => ld.locate(p.split('.').map((k) => (/^\d+$/.test(k) ? Number(k) : k)), which),
   };
 }
 

@@ -39,7 +39,7 @@ export interface BuildConfig {
   /** Per-pass switches by pass name; a pass absent here runs when it applies. */
   passes: Record<string, boolean>;
   /** Where a dotted key path (e.g. `backend.dtype`) sits in the YAML, for errors found after loading. */
-  locate(path: string): SourceLocation;
+  locate(path: string, which?: 'key' | 'value'): SourceLocation;
 }
 
 export type VdspOpType =

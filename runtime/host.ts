@@ -1,0 +1,166 @@
+/**
+ * A host: one OS process of `rebake run -p N`. It owns `-i` sessions (threads), asks the coordinator for
+ * work, reads and prepares each batch on its main thread while the sessions run the previous ones, and sends
+ * the outputs back. It never writes files: the coordinator does, atomically, so killing a host at any moment
+ * cannot leave a partial output.
+ */
+import { RebakeError } from '../builders/errors.js';
+import { parentEnd, threadLink, type Link } from './link.js';
+import { readNpz } from './npz.js';
+import { allocBatch, imageOf, prepareRow, syntheticBatch, type InputData } from './prepare.js';
+import type { BadItem, FromHost, FromSession, ModelInfo, Plan, ToHost, ToSession } from './protocol.js';
+
+interface Held {
+  id: number;
+  rows: number[];
+  bad: BadItem[];
+  data?: InputData;
+  dims?: number[];
+}
+
+interface Slot {
+  link: Link<ToSession, FromSession>;
+  busy: boolean;
+}
+
+const parent = parentEnd<ToHost, FromHost>();
+const slots: Slot[] = [];
+const queue: Held[] = [];
+const held = new Map<number, Held>();
+let plan: Plan | undefined;
+let hostIndex = 0;
+let wanted = 0;
+let received = 0;
+let warmSessions = 0;
+let failpoint: { host: number; batch: number } | undefined;
+
+// The terminal sends Ctrl-C to the whole process group; the coordinator decides what happens to hosts.
+process.on('SIGINT', () => {});
+process.on('SIGTERM', () => {});
+parent.onOrphaned(() => process.exit(1));
+
+function fatal(e: unknown): void {
+  if (e instanceof RebakeError) parent.send({ type: 'fatal', code: e.code, message: e.message });
+  else parent.send({ type: 'fatal', code: 'INTERNAL', message: (e as Error)?.stack ?? String(e) });
+}
+
+/** Keep every session busy with one batch and one more prepared behind it. */
+function requestMore(): void {
+  const n = 2 * slots.length - held.size - wanted;
+  if (n > 0) {
+    wanted += n;
+    parent.send({ type: 'want', n });
+  }
+}
+
+function pump(): void {
+  for (const s of slots) {
+    if (s.busy || !queue.length) continue;
+    const b = queue.shift()!;
+    s.busy = true;
+    if (b.data) s.link.send({ type: 'run', id: b.id, dims: b.dims, data: b.data, dtype: plan!.input.dtype }, [b.data.buffer as ArrayBuffer]);
+    else s.link.send({ type: 'run', id: b.id });
+  }
+}
+
+function finish(id: number, outputs: Extract<FromHost, { type: 'result' }>['outputs'], ms: number): void {
+  const b = held.get(id)!;
+  held.delete(id);
+  parent.send({ type: 'result', id, rows: b.rows, outputs, bad: b.bad, ms });
+}
+
+function prepareBatch(id: number, items: { index: number; file: string }[]): Held {
+  const p = plan!.input;
+  const data = allocBatch(p, p.fixedBatch ? p.batch : items.length);
+  const rows: number[] = [];
+  const bad: BadItem[] = [];
+  for (const it of items) {
+    try {
+      prepareRow(imageOf(readNpz(it.file), it.file, p), p, data, rows.length);
+      rows.push(it.index);
+    } catch (e) {
+      if (!(e instanceof RebakeError)) throw e;
+      bad.push({ index: it.index, file: it.file, code: e.code, message: e.message });
+    }
+  }
+  const n = p.fixedBatch ? p.batch : rows.length;
+  const used = p.fixedBatch ? data : data.subarray(0, rows.length * p.c * p.h * p.w);
+  return { id, rows, bad, data: used, dims: [n, p.c, p.h, p.w] };
+}
+
+function startSessions(msg: Extract<ToHost, { type: 'init' }>): void {
+  let models: ModelInfo[] = [];
+  for (let i = 0; i < msg.sessions; i++) {
+    const link = threadLink<ToSession, FromSession>(new URL('./session.js', import.meta.url));
+    const slot: Slot = { link, busy: false };
+    slots.push(slot);
+    link.onMessage((m) => {
+      switch (m.type) {
+        case 'ready':
+          models.push(m.model);
+          if (models.length === msg.sessions) {
+            parent.send({ type: 'ready', model: models[0] });
+            models = [];
+          }
+          break;
+        case 'warm':
+          // Performance mode asks for work only once every session is warm, so the measurement starts together.
+          if (++warmSessions === msg.sessions) requestMore();
+          break;
+        case 'done':
+          slot.busy = false;
+          finish(m.id, m.outputs, m.ms);
+          pump();
+          requestMore();
+          break;
+        case 'fatal':
+          parent.send({ type: 'fatal', code: m.code, message: m.message });
+          break;
+      }
+    });
+    link.onExit((how) => parent.send({ type: 'fatal', code: 'INTERNAL', message: `session thread ${i} stopped: ${how}` }));
+    link.send({ type: 'init', modelPath: msg.modelPath, threads: msg.threads, spin: msg.spin });
+  }
+}
+
+parent.onMessage((msg) => {
+  try {
+    switch (msg.type) {
+      case 'init': {
+        hostIndex = msg.hostIndex;
+        const fp = /^kill-host:(\d+):(\d+)$/.exec(process.env.REBAKE_FAILPOINT ?? '');
+        if (fp) failpoint = { host: Number(fp[1]), batch: Number(fp[2]) };
+        startSessions(msg);
+        break;
+      }
+      case 'plan':
+        plan = msg.plan;
+        if (plan.mode === 'perf') {
+          const p = plan.input;
+          for (const s of slots) {
+            const data = syntheticBatch(p);
+            s.link.send({ type: 'synthetic', dims: [p.batch, p.c, p.h, p.w], dtype: p.dtype, data, warmup: plan.warmup }, [data.buffer as ArrayBuffer]);
+          }
+        } else requestMore();
+        break;
+      case 'batch':
+      case 'ticket': {
+        wanted--;
+        const b = msg.type === 'batch' ? prepareBatch(msg.id, msg.items) : { id: msg.id, rows: [], bad: [] };
+        held.set(b.id, b);
+        received++;
+        // Test hook: die the hard way while holding work, to exercise the coordinator's retry path.
+        if (failpoint && failpoint.host === hostIndex && failpoint.batch === received) process.kill(process.pid, 'SIGKILL');
+        if (msg.type === 'batch' && !b.rows.length) finish(b.id, [], 0);
+        else queue.push(b);
+        pump();
+        requestMore();
+        break;
+      }
+      case 'exit':
+        process.exit(0);
+    }
+  } catch (e) {
+    fatal(e);
+  }
+});

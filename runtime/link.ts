@@ -1,0 +1,82 @@
+/**
+ * A message channel to a worker that is either a worker thread or a child process, and the matching
+ * `parentEnd()` for code running inside one. The runner uses processes for hosts (a blocked native run()
+ * can only be stopped at once by killing its process) and threads for sessions; nothing above this file
+ * depends on which is which.
+ */
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Worker, isMainThread, parentPort } from 'node:worker_threads';
+
+export interface Link<In, Out> {
+  /** The OS process the worker runs in (for a thread: ours). */
+  readonly pid: number;
+  send(msg: In, transfer?: ArrayBuffer[]): void;
+  onMessage(cb: (msg: Out) => void): void;
+  /** Called once when the worker is gone; `how` is an exit code or a signal name. */
+  onExit(cb: (how: string) => void): void;
+  /** Stop now, whatever it is doing. */
+  kill(): void;
+}
+
+export function processLink<In, Out>(script: URL, env: Record<string, string> = {}): Link<In, Out> {
+  const child = fork(fileURLToPath(script), [], {
+    serialization: 'advanced',
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, ...env },
+  });
+  return {
+    pid: child.pid ?? -1,
+    send: (msg) => {
+      if (child.connected) child.send(msg as object);
+    },
+    onMessage: (cb) => void child.on('message', (m) => cb(m as Out)),
+    onExit: (cb) => void child.once('exit', (code, signal) => cb(signal ?? `exit code ${code}`)),
+    kill: () => void child.kill('SIGKILL'),
+  };
+}
+
+export function threadLink<In, Out>(script: URL, workerData?: unknown): Link<In, Out> {
+  const w = new Worker(script, { workerData });
+  return {
+    pid: process.pid,
+    send: (msg, transfer) => w.postMessage(msg, transfer),
+    onMessage: (cb) => void w.on('message', (m) => cb(m as Out)),
+    onExit: (cb) => {
+      let reported = false;
+      w.once('error', (e) => {
+        reported = true;
+        cb(`uncaught error: ${e.stack ?? e.message}`);
+      });
+      w.once('exit', (code) => reported || cb(`exit code ${code}`));
+    },
+    kill: () => void w.terminate(),
+  };
+}
+
+export interface ParentEnd<In, Out> {
+  send(msg: Out, transfer?: ArrayBuffer[]): void;
+  onMessage(cb: (msg: In) => void): void;
+  /** The parent went away (its process died): there is nobody left to work for. */
+  onOrphaned(cb: () => void): void;
+}
+
+/** The worker side of a Link, whichever kind of worker this is. */
+export function parentEnd<In, Out>(): ParentEnd<In, Out> {
+  if (!isMainThread && parentPort) {
+    const port = parentPort;
+    return {
+      send: (msg, transfer) => port.postMessage(msg, transfer),
+      onMessage: (cb) => void port.on('message', cb),
+      onOrphaned: (cb) => void port.once('close', cb),
+    };
+  }
+  if (!process.send) throw new Error('not started as a rebake worker (no IPC channel)');
+  return {
+    send: (msg) => {
+      if (process.connected) process.send!(msg as object);
+    },
+    onMessage: (cb) => void process.on('message', (m) => cb(m as In)),
+    onOrphaned: (cb) => void process.once('disconnect', cb),
+  };
+}

@@ -1,0 +1,466 @@
+#!/usr/bin/env python3
+"""Preprocessing ("vdsp params") fixtures: real photos + synthetic edge cases run through
+OpenCV / Pillow reference implementations of the zoo's fused preprocessing op.
+
+Writes test/fixtures/preprocess/:
+  params/<original vdsp params file names>.json   copies of the zoo files
+  images/<name>.npz          key input_0: uint8 [3,H,W] RGB planar (np.savez, stored)
+  expected/<image>__<config id>.npz   keys resized, normalized (optional), resized_pillow
+                                      (repvgg config only); np.savez_compressed
+  synthetic.json             closed-form formulas of the images that are NOT committed
+  index.json                 images, configs, expected files
+  README.md
+
+Run from the repository root with the Debian interpreter (it has cv2/PIL/skimage):
+
+    /usr/bin/python3 tools/make_preprocess_fixtures.py
+
+Deterministic: no randomness except numpy RandomState with fixed seeds.
+"""
+import argparse
+import glob
+import hashlib
+import json
+import math
+import os
+import shutil
+import sys
+
+import numpy as np
+import cv2
+import PIL
+from PIL import Image
+import skimage
+import skimage.data
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+OUT_DIR = os.path.join(REPO, "test", "fixtures", "preprocess")
+REF_DIR = "/work/shared/reference/vastmodelzoo"
+PARAM_DIRS = ["vdsp_params", "vdsp_params_other"]
+
+# --------------------------------------------------------------------------
+# Images
+# --------------------------------------------------------------------------
+
+# Real photographs from Debian's python3-skimage sample data (only images whose
+# docstring names a licence: CC0 or public domain). crop = (x0, y0, width, height)
+# in the original image, None = whole image. Gray images are replicated to R=G=B.
+PHOTOS = [
+    dict(name="hubble_711x397", fn="hubble_deep_field", crop=(150, 240, 711, 397),
+         licence="public domain (NASA; 'may be freely used in the public domain')"),
+    dict(name="astronaut_300x451", fn="astronaut", crop=(110, 0, 300, 451),
+         licence="public domain (NASA; 'No known copyright restrictions, released into the public domain')"),
+    dict(name="chelsea_451x300", fn="chelsea", crop=None,
+         licence="CC0 (photographer Stefan van der Walt)"),
+    dict(name="coffee_97x130", fn="coffee", crop=(225, 110, 97, 130),
+         licence="CC0 (photographer Rachel Michetti)"),
+    dict(name="rocket_640x64", fn="rocket", crop=(0, 200, 640, 64),
+         licence="public domain (SpaceX)"),
+    dict(name="retina_50x400", fn="retina", crop=(680, 500, 50, 400),
+         licence="CC0 1.0 (Mikael Haggstrom, via Wikimedia Commons)"),
+    dict(name="camera_256x256", fn="camera", crop=(150, 40, 256, 256),
+         licence="CC0 (photographer Lav Varshney)"),
+    dict(name="brick_224x224", fn="brick", crop=(100, 150, 224, 224),
+         licence="CC0 (CC0Textures, Bricks25)"),
+    dict(name="clock_200x150", fn="clock", crop=(100, 60, 200, 150),
+         licence="public domain (photographer Stefan van der Walt)"),
+    dict(name="microaneurysms_102x102", fn="microaneurysms", crop=None,
+         licence="CC0 (owner Andreas Maier)"),
+    dict(name="grass_123x77", fn="grass", crop=(200, 300, 123, 77),
+         licence="CC0 (linolafett, DeviantArt)"),
+    dict(name="gravel_64x48", fn="gravel", crop=(10, 400, 64, 48),
+         licence="CC0 (CC0Textures, Gravel04)"),
+    dict(name="cell_288x288", fn="cell", crop=(120, 200, 288, 288),
+         licence="CC0 (quantitative phase image, Paul Mueller et al.)"),
+]
+
+# Closed-form images that are NOT committed (too big); TypeScript regenerates them.
+# Integer arithmetic only; all intermediate values < 2^31 for the sizes used.
+FORMULAS = {
+    "F1": dict(expr="(x*7 + y*13 + c*101 + ((x*y) >> 5)) & 255",
+               fn=lambda c, y, x: (x * 7 + y * 13 + c * 101 + ((x * y) >> 5)) & 255),
+}
+UNCOMMITTED = [
+    dict(name="formula_4000x3000", formula="F1", width=4000, height=3000,
+         why="4000x3000 (36 MB raw) is too big to commit; strong downscale"),
+    dict(name="formula_512x512", formula="F1", width=512, height=512,
+         why="exact 2x downscale to 256x256 (OpenCV takes its INTER_AREA fast path for "
+             "INTER_LINEAR at exactly 2x; must still equal the bilinear fixed-point result) "
+             "and a same-size (no-op) letterbox to 512x512"),
+]
+
+
+def formula_image(formula, width, height):
+    c = np.arange(3, dtype=np.int64)[:, None, None]
+    y = np.arange(height, dtype=np.int64)[None, :, None]
+    x = np.arange(width, dtype=np.int64)[None, None, :]
+    return FORMULAS[formula]["fn"](c, y, x).astype(np.uint8)
+
+
+def synthetic_committed():
+    """Small synthetic edge cases, committed as npz (so their recipes are informative only)."""
+    out = []
+    a = np.array([200, 100, 50], np.uint8).reshape(3, 1, 1)
+    out.append(dict(name="px_1x1", img=a, recipe="single pixel R,G,B = 200,100,50"))
+    b = np.array([[[0, 255], [10, 20], [200, 100]],
+                  [[255, 0], [30, 40], [50, 150]],
+                  [[128, 64], [250, 5], [90, 180]]], np.uint8)  # [3, H=3, W=2]
+    out.append(dict(name="px_2x3", img=b, recipe="width 2, height 3, hand-picked values"))
+    rs = np.random.RandomState(1234)
+    out.append(dict(name="wide_1000x7", img=rs.randint(0, 256, (3, 7, 1000)).astype(np.uint8),
+                    recipe="np.random.RandomState(1234).randint(0,256,(3,7,1000))"))
+    rs = np.random.RandomState(1235)
+    out.append(dict(name="tall_7x1000", img=rs.randint(0, 256, (3, 1000, 7)).astype(np.uint8),
+                    recipe="np.random.RandomState(1235).randint(0,256,(3,1000,7))"))
+    rs = np.random.RandomState(1236)
+    out.append(dict(name="noise_61x47", img=rs.randint(0, 256, (3, 47, 61)).astype(np.uint8),
+                    recipe="np.random.RandomState(1236).randint(0,256,(3,47,61))"))
+    h, w = 200, 333
+    y = np.arange(h)[:, None]
+    x = np.arange(w)[None, :]
+    st = np.stack([np.broadcast_to((x % 2) * 255, (h, w)),
+                   np.broadcast_to((y % 3 == 0) * 255, (h, w)),
+                   np.broadcast_to(((x // 4 + y // 4) % 2) * 200 + 30, (h, w))]).astype(np.uint8)
+    out.append(dict(name="stripes_333x200", img=st,
+                    recipe="R = 255*(x%2), G = 255*(y%3==0), B = 30 + 200*((x//4 + y//4)%2)"))
+    h, w = 170, 250
+    y = np.arange(h)[:, None]
+    x = np.arange(w)[None, :]
+    chk = ((x // 8 + y // 8) % 2).astype(bool)
+    col_a = np.array([230, 20, 20], np.uint8)
+    col_b = np.array([20, 40, 220], np.uint8)
+    cb = np.where(chk[None], col_b[:, None, None], col_a[:, None, None]).astype(np.uint8)
+    out.append(dict(name="checker_250x170", img=cb,
+                    recipe="8 px checkerboard, (x//8 + y//8) even -> RGB(230,20,20), odd -> RGB(20,40,220)"))
+    return out
+
+
+def load_photo(p):
+    img = getattr(skimage.data, p["fn"])()
+    gray = img.ndim == 2
+    if gray:
+        img = np.stack([img] * 3, axis=-1)
+    if img.shape[2] == 4:
+        img = img[:, :, :3]
+    orig = (img.shape[1], img.shape[0])
+    if p["crop"] is not None:
+        x0, y0, w, h = p["crop"]
+        assert x0 + w <= img.shape[1] and y0 + h <= img.shape[0], (p["name"], img.shape)
+        img = img[y0:y0 + h, x0:x0 + w]
+    assert img.dtype == np.uint8
+    return np.ascontiguousarray(img.transpose(2, 0, 1)), gray, orig
+
+
+# --------------------------------------------------------------------------
+# Preprocessing semantics (reference implementation)
+# --------------------------------------------------------------------------
+
+def resize_hwc(hwc, w, h, kind):
+    """uint8 HWC -> uint8 HWC of size (w, h)."""
+    H, W = hwc.shape[:2]
+    if (W, H) == (w, h):
+        return hwc.copy()
+    if kind == "BILINEAR_CV":
+        return cv2.resize(hwc, (w, h), interpolation=cv2.INTER_LINEAR)
+    if kind == "BILINEAR_PILLOW":
+        return np.asarray(Image.fromarray(hwc).resize((w, h), Image.BILINEAR))
+    raise ValueError("unsupported ResizeType %s" % kind)
+
+
+def normalize(chw_u8, cfg):
+    x = chw_u8.astype(np.float64)
+    mean = np.asarray(cfg.get("Mean", [0, 0, 0]), np.float64).reshape(3, 1, 1)
+    std = np.asarray(cfg.get("Std", [1, 1, 1]), np.float64).reshape(3, 1, 1)
+    t = cfg["NormaType"]
+    if t == "DIV255_MINUSMEAN_DIVSTD":
+        y = (x / 255.0 - mean) / std
+    elif t == "MINUSMEAN_DIVSTD":
+        y = (x - mean) / std
+    elif t == "DIV255":
+        y = x / 255.0
+    elif t == "EQUAL":
+        y = x
+    elif t == "DIV1275_MINUSONE":
+        y = x / 127.5 - 1.0
+    else:
+        raise ValueError("unsupported NormaType %s" % t)
+    return y.astype(np.float32)
+
+
+def swap_channels(cfg):
+    code = cfg["ColorCvtCode"]
+    if code == "NO_CHANGE":
+        return False
+    if code in ("BGR2RGB", "RGB2BGR"):
+        return True
+    raise ValueError("unsupported ColorCvtCode %s" % code)
+
+
+def run_config(chw, op_type, cfg):
+    """Returns (resized uint8 [3,RH,RW] after channel swap, normalized float32 [3,OH,OW], info)."""
+    hwc = np.ascontiguousarray(chw.transpose(1, 2, 0))
+    H, W = hwc.shape[:2]
+    OW, OH = cfg["OimageWidth"], cfg["OimageHeight"]
+    info = {}
+    if "LETTERBOX" in op_type:
+        s = min(OW / W, OH / H)
+        nw = max(1, min(OW, int(math.floor(W * s + 0.5))))
+        nh = max(1, min(OH, int(math.floor(H * s + 0.5))))
+        r = resize_hwc(hwc, nw, nh, cfg["ResizeType"])
+        top, left = (OH - nh) // 2, (OW - nw) // 2
+        canvas = np.full((OH, OW, 3), 114, np.uint8)
+        canvas[top:top + nh, left:left + nw] = r
+        resized = canvas
+        cropped = canvas
+        info = dict(scale=s, nw=nw, nh=nh, top=top, left=left)
+    elif "_CROP_" in op_type:
+        RW, RH = cfg["ResizeWidth"], cfg["ResizeHeight"]
+        resized = resize_hwc(hwc, RW, RH, cfg["ResizeType"])
+        cx, cy = cfg["CropX"], cfg["CropY"]
+        assert cx + OW <= RW and cy + OH <= RH
+        cropped = resized[cy:cy + OH, cx:cx + OW]
+    else:
+        RW, RH = cfg.get("ResizeWidth", OW), cfg.get("ResizeHeight", OH)
+        assert (RW, RH) == (OW, OH), "no-crop op with ResizeWidth/Height != Oimage size"
+        resized = resize_hwc(hwc, OW, OH, cfg["ResizeType"])
+        cropped = resized
+    if swap_channels(cfg):
+        resized = resized[:, :, ::-1]
+        cropped = cropped[:, :, ::-1]
+    resized_chw = np.ascontiguousarray(resized.transpose(2, 0, 1))
+    cropped_chw = np.ascontiguousarray(cropped.transpose(2, 0, 1))
+    return resized_chw, normalize(cropped_chw, cfg), info
+
+
+# FORMATS.md's fixed-point description of OpenCV INTER_LINEAR on uint8, used to
+# cross-check that every cv2 result here follows it (TypeScript implements the same).
+def fixed_point_resize(hwc, dw, dh):
+    sh, sw = hwc.shape[:2]
+    src = hwc.astype(np.int64)
+
+    def tables(s, d, clamp):
+        scale = 1.0 / (d / s)  # OpenCV: inv_scale = (double)dst/src; scale = 1./inv_scale
+        f = ((np.arange(d) + 0.5) * scale - 0.5).astype(np.float32)
+        i0 = np.floor(f).astype(np.int64)
+        r = (f - i0.astype(np.float32)).astype(np.float32)
+        if clamp:
+            lo = i0 < 0
+            r[lo] = 0
+            i0[lo] = 0
+            hi = i0 >= s - 1
+            r[hi] = 0
+            i0[hi] = s - 1
+        w0 = np.rint((np.float32(1) - r) * np.float32(2048)).astype(np.int64)
+        w1 = np.rint(r * np.float32(2048)).astype(np.int64)
+        return i0, w0, w1
+
+    xi, xw0, xw1 = tables(sw, dw, True)
+    yi, yw0, yw1 = tables(sh, dh, False)
+    x1 = np.minimum(xi + 1, sw - 1)
+    rows = src[:, xi] * xw0[None, :, None] + src[:, x1] * xw1[None, :, None]  # [sh, dw, 3]
+    r0 = rows[np.clip(yi, 0, sh - 1)]
+    r1 = rows[np.clip(yi + 1, 0, sh - 1)]
+    out = (((r0 >> 4) * yw0[:, None, None]) >> 16) + (((r1 >> 4) * yw1[:, None, None]) >> 16)
+    out = (out + 2) >> 2
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------
+
+def config_id_for(fname):
+    base = os.path.basename(fname)
+    if base.startswith("official-repvgg"):
+        return "repvgg"
+    table = {
+        "classification_cspnet_mmcls-cspdarknet53-vdsp_params.json": "cspdarknet53",
+        "classification_pplcnet_doc_ori_pplcnet_x1_0_doc_ori-vdsp_params-resize.json": "pplcnet_doc_ori",
+        "classification_shufflenet_v1_megvii-Group3_0.5x-vdsp_params.json": "shufflenet_v1_g3",
+        "detection_centernet_official-centernet_res18-vdsp_params.json": "centernet_res18",
+    }
+    if base in table:
+        return table[base]
+    return os.path.splitext(base)[0].replace("-vdsp_params", "")
+
+
+# pairs (image, config) that keep the float32 `normalized` array. Everything else only
+# has `resized` (normalized = a per-channel affine map of the crop of `resized`, so it is
+# recomputable exactly in float64). Chosen to cover every config and NormaType with real
+# photos plus every small synthetic case, within the 8 MB budget.
+KEEP_NORMALIZED_IMAGES_ALL_CONFIGS = {"px_1x1", "px_2x3", "checker_250x170", "noise_61x47"}
+KEEP_NORMALIZED_PAIRS = {
+    ("chelsea_451x300", "repvgg"),
+    ("coffee_97x130", "cspdarknet53"),
+    ("microaneurysms_102x102", "pplcnet_doc_ori"),
+    ("rocket_640x64", "shufflenet_v1_g3"),
+    ("retina_50x400", "centernet_res18"),
+    ("astronaut_300x451", "pplcnet_doc_ori"),
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=OUT_DIR)
+    args = ap.parse_args()
+    out = args.out
+    cv2.setNumThreads(1)
+
+    for sub in ("params", "images", "expected"):
+        d = os.path.join(out, sub)
+        if os.path.isdir(d):
+            shutil.rmtree(d)
+        os.makedirs(d)
+
+    # ---- configs
+    configs = []  # dict(id, opType, opConfig, files)
+    for sub in PARAM_DIRS:
+        for f in sorted(glob.glob(os.path.join(REF_DIR, sub, "*.json"))):
+            shutil.copyfile(f, os.path.join(out, "params", os.path.basename(f)))
+            j = json.load(open(f))
+            key = json.dumps([j["OpType"], j["OpConfig"]], sort_keys=True)
+            for c in configs:
+                if c["_key"] == key:
+                    c["files"].append("params/" + os.path.basename(f))
+                    break
+            else:
+                configs.append(dict(_key=key, id=config_id_for(f), opType=j["OpType"],
+                                    opConfig=j["OpConfig"],
+                                    files=["params/" + os.path.basename(f)]))
+    ids = [c["id"] for c in configs]
+    assert len(set(ids)) == len(ids), ids
+    repvgg_cfg = next(c for c in configs if c["id"] == "repvgg")["opConfig"]
+
+    # ---- images
+    images = []  # dict(meta..., img)
+    for p in PHOTOS:
+        img, gray, orig = load_photo(p)
+        assert p["name"].endswith("_%dx%d" % (img.shape[2], img.shape[1])), p["name"]
+        images.append(dict(
+            name=p["name"], width=int(img.shape[2]), height=int(img.shape[1]),
+            source="skimage.data.%s() (python3-skimage %s)%s%s" % (
+                p["fn"], skimage.__version__,
+                ", original %dx%d" % orig,
+                (", crop x=%d y=%d w=%d h=%d" % p["crop"]) if p["crop"] else ", whole image"),
+            licence=p["licence"], kind="photo", gray_replicated=gray,
+            committed=True, img=img))
+    for s in synthetic_committed():
+        img = s["img"]
+        images.append(dict(name=s["name"], width=int(img.shape[2]), height=int(img.shape[1]),
+                           source="synthetic: " + s["recipe"], licence="generated (no rights)",
+                           kind="synthetic", gray_replicated=False, committed=True, img=img))
+    for u in UNCOMMITTED:
+        img = formula_image(u["formula"], u["width"], u["height"])
+        images.append(dict(name=u["name"], width=u["width"], height=u["height"],
+                           source="synthetic formula, not committed: " + u["why"],
+                           licence="generated (no rights)", kind="formula",
+                           gray_replicated=False, committed=False,
+                           synthetic=dict(formula=FORMULAS[u["formula"]]["expr"],
+                                          variables="c = channel 0..2 (R,G,B), y = row, x = column",
+                                          dtype="uint8", layout="[3,H,W] RGB planar",
+                                          sha256=hashlib.sha256(img.tobytes()).hexdigest()),
+                           img=img))
+
+    for im in images:
+        if im["committed"]:
+            np.savez(os.path.join(out, "images", im["name"] + ".npz"), input_0=im["img"])
+            im["file"] = "images/%s.npz" % im["name"]
+            back = np.load(os.path.join(out, im["file"]))["input_0"]
+            assert back.dtype == np.uint8 and back.shape == im["img"].shape
+        else:
+            im["file"] = None
+
+    # ---- expected outputs
+    expected = []
+    fixed_point_check = dict(resizes=0, mismatching_resizes=0, mismatching_pixels=0)
+    for im in images:
+        img = im["img"]
+        for c in configs:
+            resized, normed, info = run_config(img, c["opType"], c["opConfig"])
+            keep = (im["name"] in KEEP_NORMALIZED_IMAGES_ALL_CONFIGS
+                    or (im["name"], c["id"]) in KEEP_NORMALIZED_PAIRS)
+            arrays = dict(resized=resized)
+            if keep:
+                arrays["normalized"] = normed
+            if c["id"] == "repvgg":
+                hwc = np.ascontiguousarray(img.transpose(1, 2, 0))
+                rp = resize_hwc(hwc, repvgg_cfg["ResizeWidth"], repvgg_cfg["ResizeHeight"],
+                                "BILINEAR_PILLOW")
+                arrays["resized_pillow"] = np.ascontiguousarray(rp.transpose(2, 0, 1))
+            fname = "expected/%s__%s.npz" % (im["name"], c["id"])
+            np.savez_compressed(os.path.join(out, fname), **arrays)
+            # cross-check the cv2 resize against the documented fixed-point algorithm
+            cfg = c["opConfig"]
+            hwc = np.ascontiguousarray(img.transpose(1, 2, 0))
+            if "LETTERBOX" in c["opType"]:
+                dw, dh = info["nw"], info["nh"]
+            elif "_CROP_" in c["opType"]:
+                dw, dh = cfg["ResizeWidth"], cfg["ResizeHeight"]
+            else:
+                dw, dh = cfg["OimageWidth"], cfg["OimageHeight"]
+            if (dw, dh) != (im["width"], im["height"]):
+                ref = fixed_point_resize(hwc, dw, dh)
+                got = cv2.resize(hwc, (dw, dh), interpolation=cv2.INTER_LINEAR)
+                fixed_point_check["resizes"] += 1
+                bad = int((ref != got).sum())
+                if bad:
+                    fixed_point_check["mismatching_resizes"] += 1
+                    fixed_point_check["mismatching_pixels"] += bad
+                    print("fixed-point mismatch: %s %dx%d -> %dx%d: %d values" % (
+                        im["name"], im["width"], im["height"], dw, dh, bad))
+            rec = dict(file=fname, image=im["name"], config=c["id"],
+                       resized_shape=list(resized.shape),
+                       normalized=keep, normalized_shape=list(normed.shape),
+                       resized_pillow="resized_pillow" in arrays,
+                       bytes=os.path.getsize(os.path.join(out, fname)))
+            if info:
+                rec["letterbox"] = info
+            expected.append(rec)
+
+    # ---- json files
+    img_meta = []
+    for im in images:
+        m = {k: v for k, v in im.items() if k != "img"}
+        img_meta.append(m)
+    cfg_meta = [dict(id=c["id"], opType=c["opType"], files=c["files"], opConfig=c["opConfig"])
+                for c in configs]
+    versions = dict(python=sys.version.split()[0], numpy=np.__version__, opencv=cv2.__version__,
+                    pillow=PIL.__version__, skimage=skimage.__version__)
+    index = dict(
+        generator="tools/make_preprocess_fixtures.py",
+        regenerate="/usr/bin/python3 tools/make_preprocess_fixtures.py",
+        versions=versions,
+        images=img_meta,
+        configs=cfg_meta,
+        expected=expected,
+        fixed_point_check=fixed_point_check,
+    )
+    with open(os.path.join(out, "index.json"), "w") as f:
+        json.dump(index, f, indent=1)
+        f.write("\n")
+    synth = dict(
+        note="Images that are not committed; regenerate them exactly from these formulas. "
+             "Pixel (c, y, x) of a uint8 [3,H,W] RGB planar image, integer arithmetic, "
+             "'>>' arithmetic shift, '&' bitwise and. sha256 is over the C-order [3,H,W] bytes.",
+        images=[dict(name=im["name"], width=im["width"], height=im["height"], **im["synthetic"])
+                for im in images if not im["committed"]],
+    )
+    with open(os.path.join(out, "synthetic.json"), "w") as f:
+        json.dump(synth, f, indent=1)
+        f.write("\n")
+    write_readme(out, index)
+
+    total = sum(os.path.getsize(os.path.join(dp, fn)) for dp, _, fns in os.walk(out) for fn in fns)
+    print("images: %d (%d committed), configs: %d, expected files: %d (normalized kept in %d)" % (
+        len(images), sum(im["committed"] for im in images), len(configs), len(expected),
+        sum(e["normalized"] for e in expected)))
+    print("fixed-point check:", fixed_point_check)
+    print("total bytes: %d" % total)
+
+
+def write_readme(out, index):
+    pass
+
+
+if __name__ == "__main__":
+    main()
