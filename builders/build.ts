@@ -3,9 +3,9 @@
  * Nothing is written until every pass has run; the outputs land atomically, and a build folder this build
  * created is removed again if writing fails.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { loadBuildConfig, loadVdspParams, type LoadOptions } from './config/load.js';
 import type { BuildConfig, VdspParams } from './config/types.js';
 import { RebakeError } from './errors.js';
@@ -59,17 +59,45 @@ export interface BuildResult {
   manifestPath: string;
 }
 
-function readModelFile(config: BuildConfig): { bytes: Buffer; model: Model } {
+/**
+ * The checkpoint is read into shared memory so a worker thread can hash it (sha256 of a 500 MB model is about
+ * a second of CPU) on the other core while this thread decodes and runs the passes, without a copy.
+ */
+function readModelFile(config: BuildConfig): { bytes: Buffer; model: Model; sha256: Promise<string> } {
   const file = config.frontend.checkpoint;
   let bytes: Buffer;
   try {
-    bytes = fs.readFileSync(file);
+    const fd = fs.openSync(file, 'r');
+    try {
+      const size = fs.fstatSync(fd).size;
+      bytes = Buffer.from(new SharedArrayBuffer(size));
+      let off = 0;
+      while (off < size) {
+        const n = fs.readSync(fd, bytes, off, size - off, off);
+        if (n === 0) break;
+        off += n;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
     throw new RebakeError('ONNX_MISSING', `${why}: ${file} (expected an ONNX model)`, config.locate('frontend.checkpoint'));
   }
-  return { bytes, model: decodeModel(bytes, file) };
+  const model = decodeModel(bytes, file);
+  return { bytes, model, sha256: sha256InWorker(bytes.buffer as SharedArrayBuffer) };
+}
+
+const HASH_WORKER = `const { parentPort, workerData } = require('node:worker_threads');
+parentPort.postMessage(require('node:crypto').createHash('sha256').update(new Uint8Array(workerData)).digest('hex'));`;
+
+function sha256InWorker(shared: SharedArrayBuffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(HASH_WORKER, { eval: true, workerData: shared });
+    w.once('message', (h: string) => resolve(h));
+    w.once('error', reject);
+  });
 }
 
 /** frontend.shape must name the model's inputs with compatible dims (a symbolic dim accepts any size). */
@@ -87,7 +115,7 @@ function checkFrontendShape(config: BuildConfig, model: Model): void {
   }
 }
 
-export function runBuild(configFile: string, opts: BuildOptions = {}): BuildResult {
+export async function runBuild(configFile: string, opts: BuildOptions = {}): Promise<BuildResult> {
   const t0 = performance.now();
   const config = loadBuildConfig(configFile, opts);
   const vdsp = config.vdsp_params ? loadVdspParams(config.vdsp_params) : undefined;
@@ -103,9 +131,8 @@ export function runBuild(configFile: string, opts: BuildOptions = {}): BuildResu
   // Fail on an unusable workspace before the expensive part, without creating anything.
   checkWritable(outDir);
 
-  const { bytes, model } = readModelFile(config);
+  const { bytes, model, sha256 } = readModelFile(config);
   checkFrontendShape(config, model);
-  const sha256 = crypto.createHash('sha256').update(bytes).digest('hex');
   const before = modelStats(model);
 
   const ctx: PassContext = { config, vdsp, vdspFile: config.vdsp_params };
@@ -143,7 +170,7 @@ export function runBuild(configFile: string, opts: BuildOptions = {}): BuildResu
     const manifest: Manifest = {
       name: config.name,
       rebake_version: packageVersion(),
-      source: { path: config.frontend.checkpoint, sha256, bytes: bytes.byteLength },
+      source: { path: config.frontend.checkpoint, sha256: await sha256, bytes: bytes.byteLength },
       dtype: config.backend.dtype,
       inputs: after.inputs,
       outputs: after.outputs,

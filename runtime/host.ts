@@ -76,7 +76,7 @@ function prepareBatch(id: number, items: { index: number; file: string }[]): Hel
   const bad: BadItem[] = [];
   for (const it of items) {
     try {
-      prepareRow(imageOf(readNpz(it.file), it.file, p), p, data, rows.length);
+      prepareRow(imageOf(readNpz(it.file), it.file, p), it.file, p, data, rows.length);
       rows.push(it.index);
     } catch (e) {
       if (!(e instanceof RebakeError)) throw e;

@@ -9,7 +9,7 @@
 import { RebakeError } from '../builders/errors.js';
 import { floatToHalf, halfToFloat } from '../builders/ir/tensor.js';
 import type { NpyArray } from './npz.js';
-import { preprocessImage, resizeImageU8 } from './hostprep.js';
+import { imageForBakedModel, preprocess, resizeU8 } from './preprocess.js';
 import type { InputPlan } from './protocol.js';
 
 export type InputData = Uint8Array | Float32Array | Uint16Array;
@@ -20,8 +20,8 @@ export function allocBatch(plan: InputPlan, rows: number): InputData {
 }
 
 /** The image of an npz: its `input_0`, checked to be a [C,H,W] (or [1,C,H,W]) uint8/float array. */
-export function imageOf(arrays: Map<string, { dtype: string; shape: number[] }>, file: string, plan: InputPlan): NpyArray {
-  const a = arrays.get('input_0') as NpyArray | undefined;
+export function imageOf(arrays: Map<string, NpyArray>, file: string, plan: InputPlan): NpyArray {
+  const a = arrays.get('input_0');
   const loc = { file, path: 'input_0' };
   if (!a) {
     const found = [...arrays.keys()];
@@ -45,23 +45,28 @@ export function imageOf(arrays: Map<string, { dtype: string; shape: number[] }>,
   return { dtype: a.dtype, shape, data: a.data };
 }
 
-/** Write the model input for `img` into row `row` of `out`. */
-export function prepareRow(img: NpyArray, plan: InputPlan, out: InputData, row: number): void {
+/** Write the model input for `img` (from `file`) into row `row` of `out`. */
+export function prepareRow(img: NpyArray, file: string, plan: InputPlan, out: InputData, row: number): void {
   const [c, h, w] = img.shape;
   const size = plan.c * plan.h * plan.w;
   const dst = out.subarray(row * size, (row + 1) * size);
-  if (img.dtype === 'uint8') {
-    const u8 = img.data as Uint8Array;
-    if (plan.dtype !== 'uint8' && plan.vdsp) {
-      store(preprocessImage(u8, c, h, w, plan.vdsp), plan, dst);
-      return;
-    }
-    const sized = h === plan.h && w === plan.w ? u8 : resizeImageU8(u8, c, h, w, plan.h, plan.w, plan.vdsp?.OpConfig.ResizeType ?? 'BILINEAR_CV');
-    store(sized, plan, dst);
+  if (img.dtype !== 'uint8') {
+    if (img.dtype === 'float16' && plan.dtype === 'float16') dst.set(img.data as Uint16Array);
+    else store(img.dtype === 'float16' ? Float32Array.from(img.data as Uint16Array, halfToFloat) : (img.data as Float32Array), plan, dst);
     return;
   }
-  if (img.dtype === 'float16' && plan.dtype === 'float16') dst.set(img.data as Uint16Array);
-  else store(img.dtype === 'float16' ? Float32Array.from(img.data as Uint16Array, halfToFloat) : (img.data as Float32Array), plan, dst);
+  const u8 = img.data as Uint8Array;
+  if (plan.dtype === 'float32' && plan.vdsp) preprocess(u8, c, h, w, plan.vdsp, out as Float32Array, row * size, file);
+  else if (plan.vdsp && plan.dtype === 'float16') store(preprocess(u8, c, h, w, plan.vdsp, undefined, 0, file), plan, dst);
+  else store(sizedForModel(u8, c, h, w, plan), plan, dst);
+}
+
+/** The uint8 image at the model's input size: as is, or resized the way the vdsp op would (BILINEAR_CV by default). */
+function sizedForModel(u8: Uint8Array, c: number, h: number, w: number, plan: InputPlan): Uint8Array {
+  if (h === plan.h && w === plan.w) return u8;
+  const v = plan.vdsp;
+  if (v && v.OpConfig.IimageHeight === plan.h && v.OpConfig.IimageWidth === plan.w) return imageForBakedModel(u8, c, h, w, v);
+  return resizeU8(u8, c, h, w, plan.h, plan.w, v?.OpConfig.ResizeType ?? 'BILINEAR_CV');
 }
 
 function store(src: Uint8Array | Float32Array, plan: InputPlan, dst: InputData): void {

@@ -37,6 +37,7 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 OUT_DIR = os.path.join(REPO, "test", "fixtures", "preprocess")
 REF_DIR = "/work/shared/reference/vastmodelzoo"
 PARAM_DIRS = ["vdsp_params", "vdsp_params_other"]
+PIL_BILINEAR = getattr(Image, "Resampling", Image).BILINEAR
 
 # --------------------------------------------------------------------------
 # Images
@@ -46,55 +47,58 @@ PARAM_DIRS = ["vdsp_params", "vdsp_params_other"]
 # docstring names a licence: CC0 or public domain). crop = (x0, y0, width, height)
 # in the original image, None = whole image. Gray images are replicated to R=G=B.
 PHOTOS = [
-    dict(name="hubble_711x397", fn="hubble_deep_field", crop=(150, 240, 711, 397),
-         licence="public domain (NASA; 'may be freely used in the public domain')"),
-    dict(name="astronaut_300x451", fn="astronaut", crop=(110, 0, 300, 451),
-         licence="public domain (NASA; 'No known copyright restrictions, released into the public domain')"),
-    dict(name="chelsea_451x300", fn="chelsea", crop=None,
-         licence="CC0 (photographer Stefan van der Walt)"),
-    dict(name="coffee_97x130", fn="coffee", crop=(225, 110, 97, 130),
-         licence="CC0 (photographer Rachel Michetti)"),
-    dict(name="rocket_640x64", fn="rocket", crop=(0, 200, 640, 64),
+    # realistic downscales
+    dict(name="rocket_500x375", fn="rocket", crop=(70, 26, 500, 375),
          licence="public domain (SpaceX)"),
-    dict(name="retina_50x400", fn="retina", crop=(680, 500, 50, 400),
+    dict(name="retina_711x397", fn="retina", crop=(350, 500, 711, 397),
          licence="CC0 1.0 (Mikael Haggstrom, via Wikimedia Commons)"),
-    dict(name="camera_256x256", fn="camera", crop=(150, 40, 256, 256),
-         licence="CC0 (photographer Lav Varshney)"),
-    dict(name="brick_224x224", fn="brick", crop=(100, 150, 224, 224),
-         licence="CC0 (CC0Textures, Bricks25)"),
-    dict(name="clock_200x150", fn="clock", crop=(100, 60, 200, 150),
-         licence="public domain (photographer Stefan van der Walt)"),
-    dict(name="microaneurysms_102x102", fn="microaneurysms", crop=None,
-         licence="CC0 (owner Andreas Maier)"),
-    dict(name="grass_123x77", fn="grass", crop=(200, 300, 123, 77),
-         licence="CC0 (linolafett, DeviantArt)"),
-    dict(name="gravel_64x48", fn="gravel", crop=(10, 400, 64, 48),
-         licence="CC0 (CC0Textures, Gravel04)"),
-    dict(name="cell_288x288", fn="cell", crop=(120, 200, 288, 288),
+    dict(name="cell_300x451", fn="cell", crop=(100, 150, 300, 451),
          licence="CC0 (quantitative phase image, Paul Mueller et al.)"),
+    # extreme aspect ratios from real photos
+    dict(name="hubble_1000x7", fn="hubble_deep_field", crop=(0, 400, 1000, 7),
+         licence="public domain (NASA; 'may be freely used in the public domain')"),
+    dict(name="retina_7x1000", fn="retina", crop=(700, 400, 7, 1000),
+         licence="CC0 1.0 (Mikael Haggstrom, via Wikimedia Commons)"),
+    # small crops (upscaling), odd sizes
+    dict(name="coffee_36x48", fn="coffee", crop=(340, 150, 36, 48),
+         licence="CC0 (photographer Rachel Michetti)"),
+    dict(name="astronaut_24x32", fn="astronaut", crop=(200, 115, 24, 32),
+         licence="public domain (NASA; 'No known copyright restrictions, released into the public domain')"),
+    dict(name="chelsea_40x30", fn="chelsea", crop=(300, 120, 40, 30),
+         licence="CC0 (photographer Stefan van der Walt)"),
+    dict(name="camera_30x40", fn="camera", crop=(200, 100, 30, 40),
+         licence="CC0 (photographer Lav Varshney)"),
+    dict(name="clock_64x48", fn="clock", crop=(150, 100, 64, 48),
+         licence="public domain (photographer Stefan van der Walt)"),
+    dict(name="microaneurysms_51x51", fn="microaneurysms", crop=(20, 20, 51, 51),
+         licence="CC0 (owner Andreas Maier)"),
+    dict(name="brick_32x24", fn="brick", crop=(200, 200, 32, 24),
+         licence="CC0 (CC0Textures, Bricks25)"),
+    dict(name="gravel_12x9", fn="gravel", crop=(300, 300, 12, 9),
+         licence="CC0 (CC0Textures, Gravel04)"),
 ]
 
 # Closed-form images that are NOT committed (too big); TypeScript regenerates them.
-# Integer arithmetic only; all intermediate values < 2^31 for the sizes used.
-FORMULAS = {
-    "F1": dict(expr="(x*7 + y*13 + c*101 + ((x*y) >> 5)) & 255",
-               fn=lambda c, y, x: (x * 7 + y * 13 + c * 101 + ((x * y) >> 5)) & 255),
-}
+# Integer arithmetic only; all intermediate values < 2^31. The content is periodic
+# (u = x mod PX, v = y mod PY) with periods chosen so that the resize sampling
+# pattern repeats too: every output pixel is a non-trivial interpolation, yet the
+# expected outputs compress to a few KB.
+FORMULA_EXPR = "(u*7 + v*13 + c*101 + ((u*v) >> 5)) & 255, u = x % {px}, v = y % {py}"
 UNCOMMITTED = [
-    dict(name="formula_4000x3000", formula="F1", width=4000, height=3000,
-         why="4000x3000 (36 MB raw) is too big to commit; strong downscale"),
-    dict(name="formula_512x512", formula="F1", width=512, height=512,
+    dict(name="formula_4000x3000", width=4000, height=3000, px=125, py=375,
+         why="4000x3000 (36 MB raw) is too big to commit; strong downscale (x15.6 / x11.7)"),
+    dict(name="formula_512x512", width=512, height=512, px=64, py=64,
          why="exact 2x downscale to 256x256 (OpenCV takes its INTER_AREA fast path for "
-             "INTER_LINEAR at exactly 2x; must still equal the bilinear fixed-point result) "
+             "INTER_LINEAR at exactly 2x; the result still equals the bilinear fixed-point one) "
              "and a same-size (no-op) letterbox to 512x512"),
 ]
 
 
-def formula_image(formula, width, height):
+def formula_image(width, height, px, py):
     c = np.arange(3, dtype=np.int64)[:, None, None]
-    y = np.arange(height, dtype=np.int64)[None, :, None]
-    x = np.arange(width, dtype=np.int64)[None, None, :]
-    return FORMULAS[formula]["fn"](c, y, x).astype(np.uint8)
+    v = (np.arange(height, dtype=np.int64) % py)[None, :, None]
+    u = (np.arange(width, dtype=np.int64) % px)[None, None, :]
+    return ((u * 7 + v * 13 + c * 101 + ((u * v) >> 5)) & 255).astype(np.uint8)
 
 
 def synthetic_committed():
@@ -106,15 +110,22 @@ def synthetic_committed():
                   [[255, 0], [30, 40], [50, 150]],
                   [[128, 64], [250, 5], [90, 180]]], np.uint8)  # [3, H=3, W=2]
     out.append(dict(name="px_2x3", img=b, recipe="width 2, height 3, hand-picked values"))
-    rs = np.random.RandomState(1234)
-    out.append(dict(name="wide_1000x7", img=rs.randint(0, 256, (3, 7, 1000)).astype(np.uint8),
-                    recipe="np.random.RandomState(1234).randint(0,256,(3,7,1000))"))
-    rs = np.random.RandomState(1235)
-    out.append(dict(name="tall_7x1000", img=rs.randint(0, 256, (3, 1000, 7)).astype(np.uint8),
-                    recipe="np.random.RandomState(1235).randint(0,256,(3,1000,7))"))
-    rs = np.random.RandomState(1236)
-    out.append(dict(name="noise_61x47", img=rs.randint(0, 256, (3, 47, 61)).astype(np.uint8),
-                    recipe="np.random.RandomState(1236).randint(0,256,(3,47,61))"))
+    # random tiles repeated with a period (125) that matches the resize sampling period
+    tile = np.random.RandomState(1234).randint(0, 256, (3, 7, 125)).astype(np.uint8)
+    out.append(dict(name="wide_1000x7", img=np.ascontiguousarray(np.tile(tile, (1, 1, 8))),
+                    recipe="np.tile(RandomState(1234).randint(0,256,(3,7,125)), (1,1,8))"))
+    tile = np.random.RandomState(1235).randint(0, 256, (3, 125, 7)).astype(np.uint8)
+    out.append(dict(name="tall_7x1000", img=np.ascontiguousarray(np.tile(tile, (1, 8, 1))),
+                    recipe="np.tile(RandomState(1235).randint(0,256,(3,125,7)), (1,8,1))"))
+    # tile period n/32 = the resize sampling period for every config (n -> 224/256/288/512)
+    for n, seed in ((224, 1236), (256, 1237), (288, 1238)):
+        t = n // 32
+        tile = np.random.RandomState(seed).randint(0, 256, (3, t, t)).astype(np.uint8)
+        out.append(dict(name="noise_%dx%d" % (n, n),
+                        img=np.ascontiguousarray(np.tile(tile, (1, 32, 32))),
+                        recipe="np.tile(RandomState(%d).randint(0,256,(3,%d,%d)), (1,32,32)); "
+                               "same size as a config's resize (no-op resize path)"
+                               % (seed, t, t)))
     h, w = 200, 333
     y = np.arange(h)[:, None]
     x = np.arange(w)[None, :]
@@ -163,7 +174,7 @@ def resize_hwc(hwc, w, h, kind):
     if kind == "BILINEAR_CV":
         return cv2.resize(hwc, (w, h), interpolation=cv2.INTER_LINEAR)
     if kind == "BILINEAR_PILLOW":
-        return np.asarray(Image.fromarray(hwc).resize((w, h), Image.BILINEAR))
+        return np.asarray(Image.fromarray(hwc).resize((w, h), PIL_BILINEAR))
     raise ValueError("unsupported ResizeType %s" % kind)
 
 
@@ -288,15 +299,22 @@ def config_id_for(fname):
 # has `resized` (normalized = a per-channel affine map of the crop of `resized`, so it is
 # recomputable exactly in float64). Chosen to cover every config and NormaType with real
 # photos plus every small synthetic case, within the 8 MB budget.
-KEEP_NORMALIZED_IMAGES_ALL_CONFIGS = {"px_1x1", "px_2x3", "checker_250x170", "noise_61x47"}
+KEEP_NORMALIZED_IMAGES_ALL_CONFIGS = {
+    "px_1x1", "checker_250x170", "noise_224x224", "noise_256x256", "noise_288x288",
+    "formula_4000x3000"}
 KEEP_NORMALIZED_PAIRS = {
-    ("chelsea_451x300", "repvgg"),
-    ("coffee_97x130", "cspdarknet53"),
-    ("microaneurysms_102x102", "pplcnet_doc_ori"),
-    ("rocket_640x64", "shufflenet_v1_g3"),
-    ("retina_50x400", "centernet_res18"),
-    ("astronaut_300x451", "pplcnet_doc_ori"),
+    ("astronaut_24x32", "repvgg"),
+    ("coffee_36x48", "shufflenet_v1_g3"),
+    ("retina_7x1000", "centernet_res18"),
+    ("stripes_333x200", "repvgg"),
+    ("stripes_333x200", "shufflenet_v1_g3"),
+    ("formula_512x512", "repvgg"),
+    ("formula_512x512", "centernet_res18"),
 }
+
+# images whose raw size exceeds this are written with np.savez_compressed, the others
+# with np.savez (stored, exactly what the zoo's image2npz.py writes)
+STORED_MAX_BYTES = 100 * 1024
 
 
 def main():
@@ -350,12 +368,12 @@ def main():
                            source="synthetic: " + s["recipe"], licence="generated (no rights)",
                            kind="synthetic", gray_replicated=False, committed=True, img=img))
     for u in UNCOMMITTED:
-        img = formula_image(u["formula"], u["width"], u["height"])
+        img = formula_image(u["width"], u["height"], u["px"], u["py"])
         images.append(dict(name=u["name"], width=u["width"], height=u["height"],
                            source="synthetic formula, not committed: " + u["why"],
                            licence="generated (no rights)", kind="formula",
                            gray_replicated=False, committed=False,
-                           synthetic=dict(formula=FORMULAS[u["formula"]]["expr"],
+                           synthetic=dict(formula=FORMULA_EXPR.format(px=u["px"], py=u["py"]),
                                           variables="c = channel 0..2 (R,G,B), y = row, x = column",
                                           dtype="uint8", layout="[3,H,W] RGB planar",
                                           sha256=hashlib.sha256(img.tobytes()).hexdigest()),
@@ -363,7 +381,9 @@ def main():
 
     for im in images:
         if im["committed"]:
-            np.savez(os.path.join(out, "images", im["name"] + ".npz"), input_0=im["img"])
+            im["npz_compressed"] = im["img"].nbytes > STORED_MAX_BYTES
+            save = np.savez_compressed if im["npz_compressed"] else np.savez
+            save(os.path.join(out, "images", im["name"] + ".npz"), input_0=im["img"])
             im["file"] = "images/%s.npz" % im["name"]
             back = np.load(os.path.join(out, im["file"]))["input_0"]
             assert back.dtype == np.uint8 and back.shape == im["img"].shape

@@ -20,7 +20,7 @@ Options:
   positionals: [1, 1],
   async run(args) {
     const log = (line: string) => process.stderr.write(`${line}\n`);
-    const res = runBuild(args.positionals[0], { vdspParams: stringOption(args, 'vdsp_params'), notice: (l) => log(`notice: ${l}`), progress: log });
+    const res = await runBuild(args.positionals[0], { vdspParams: stringOption(args, 'vdsp_params'), notice: (l) => log(`notice: ${l}`), progress: log });
     const m = res.manifest;
     if (args.values.json) process.stdout.write(`${JSON.stringify(m, null, 2)}\n`);
     log(`built ${res.modelPath} in ${m.build_seconds.toFixed(2)} s: params ${(m.params_before / 1e6).toFixed(2)} M -> ${(m.params_after / 1e6).toFixed(2)} M, MACs ${(m.macs_before / 1e9).toFixed(3)} G -> ${(m.macs_after / 1e9).toFixed(3)} G`);

@@ -10,7 +10,7 @@ import onnxProto from 'onnx-proto';
 import { RebakeError } from '../errors.js';
 import { writeFileAtomic } from '../fsutil.js';
 import { Graph, type AttrValue, type Dim, type Node, type ValueInfo } from './graph.js';
-import { DataType, dataTypeName, elementCount, tensorBytes, typedArrayFor, viewRawBytes, type Tensor, type TensorData } from './tensor.js';
+import { DataType, dataTypeName, elementCount, lazyTensor, tensorByteLength, tensorBytes, typedArrayFor, type Tensor, type TensorData } from './tensor.js';
 
 const { onnx } = onnxProto;
 type IModelProto = onnxProto.onnx.IModelProto;
@@ -151,10 +151,10 @@ function tensorFromProto(t: ITensorProto, external: ExternalReader | undefined, 
   let data: TensorData;
   if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) {
     if (!external) throw new RebakeError('ONNX_EXTERNAL', `tensor ${name}: external data inside an attribute is not supported`, { file });
-    data = viewRawBytes(dataType, external.read(t, count * probe.BYTES_PER_ELEMENT), count);
+    return lazyTensor(name, dataType, dims, external.read(t, count * probe.BYTES_PER_ELEMENT));
   } else if (t.rawData && t.rawData.byteLength > 0) {
     try {
-      data = viewRawBytes(dataType, t.rawData, count);
+      return lazyTensor(name, dataType, dims, t.rawData);
     } catch (e) {
       throw new RebakeError('ONNX_TENSOR_SIZE', `tensor ${name} (${dataTypeName(dataType)} [${dims}]): ${(e as RebakeError).detail ?? (e as Error).message}`, { file });
     }
@@ -290,7 +290,7 @@ export function encodeModel(model: Model): Uint8Array {
 export function saveModel(model: Model, file: string, opts: { externalDataLimit?: number } = {}): SaveResult {
   const limit = opts.externalDataLimit ?? EXTERNAL_DATA_LIMIT;
   let total = 0;
-  for (const t of model.graph.initializers.values()) total += t.data.byteLength;
+  for (const t of model.graph.initializers.values()) total += tensorByteLength(t);
   if (total <= limit) {
     const bytes = encodeModel(model);
     writeFileAtomic(file, bytes);
@@ -301,14 +301,15 @@ export function saveModel(model: Model, file: string, opts: { externalDataLimit?
   const chunks: Uint8Array[] = [];
   let offset = 0;
   for (const t of model.graph.initializers.values()) {
-    if (t.data.byteLength < 1024) continue;
+    const length = tensorByteLength(t);
+    if (length < 1024) continue;
     // 4 KiB alignment lets ORT memory-map the weights.
     const pad = (4096 - (offset % 4096)) % 4096;
     if (pad) chunks.push(new Uint8Array(pad));
     offset += pad;
-    externalize.set(t.name, { offset, length: t.data.byteLength });
+    externalize.set(t.name, { offset, length });
     chunks.push(tensorBytes(t));
-    offset += t.data.byteLength;
+    offset += length;
   }
   writeFileAtomic(path.join(path.dirname(file), dataFile), chunks);
   const bytes = onnx.ModelProto.encode(modelToProto(model, externalize, dataFile)).finish();

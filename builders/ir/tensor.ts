@@ -103,8 +103,47 @@ export function viewRawBytes(dataType: DataType, bytes: Uint8Array, count: numbe
   return new C(copy.buffer, 0, count);
 }
 
+const rawBytes = new WeakMap<Tensor, Uint8Array>();
+
+/**
+ * A tensor over raw little-endian bytes (a slice of the model file) that becomes a typed array only when a
+ * pass reads `data`. Saving an untouched weight writes the same bytes back without a copy or a realignment,
+ * which keeps a build's peak memory near the file size.
+ */
+export function lazyTensor(name: string, dataType: DataType, dims: number[], raw: Uint8Array): Tensor {
+  const count = elementCount(dims);
+  const probe = typedArrayFor(dataType, 0);
+  if (raw.byteLength !== count * probe.BYTES_PER_ELEMENT) {
+    throw new RebakeError('ONNX_TENSOR_SIZE', `raw data has ${raw.byteLength} bytes, dims need ${count * probe.BYTES_PER_ELEMENT}`);
+  }
+  let cached: TensorData | undefined;
+  const t = { name, dataType, dims } as Tensor;
+  Object.defineProperty(t, 'data', {
+    enumerable: true,
+    get: () => {
+      if (!cached) {
+        cached = viewRawBytes(dataType, raw, count);
+        rawBytes.delete(t);
+      }
+      return cached;
+    },
+    set: (v: TensorData) => {
+      cached = v;
+      rawBytes.delete(t);
+    },
+  });
+  rawBytes.set(t, raw);
+  return t;
+}
+
 export function tensorBytes(t: Tensor): Uint8Array {
+  const raw = rawBytes.get(t);
+  if (raw) return raw;
   return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+}
+
+export function tensorByteLength(t: Tensor): number {
+  return rawBytes.get(t)?.byteLength ?? t.data.byteLength;
 }
 
 export function makeTensor(name: string, dataType: DataType, dims: number[], data?: TensorData | ArrayLike<number>): Tensor {

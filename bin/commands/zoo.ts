@@ -1,0 +1,56 @@
+import { saveModel } from '../../builders/ir/model.js';
+import { ARCHS } from '../../builders/zoo/archs.js';
+import { repvggModel, zooArch, ZOO_OPSETS } from '../../builders/zoo/repvgg.js';
+import { RebakeError } from '../../builders/errors.js';
+import { intOption, stringOption, type CommandSpec } from '../args.js';
+
+const archList = Object.values(ARCHS)
+  .map((a) => a.name)
+  .join(', ');
+
+export const command: CommandSpec = {
+  name: 'zoo',
+  summary: 'write a train-time RepVGG ONNX (seeded random weights) for tests and demos',
+  help: `Usage: rebake zoo <arch> --out file.onnx [--seed N] [--dynamic-batch] [--bn-folded] [--size S] [--opset 11|13]
+
+Writes a train-time RepVGG of the official architecture with seeded random weights and non-trivial
+BatchNormalization statistics, shaped like a PyTorch export: by default every branch keeps its
+BatchNormalization (state-dict names); --bn-folded writes the default eval export instead (3x3 and 1x1
+convs with the BN folded in, only the identity BatchNormalization left).
+
+Architectures: ${archList}
+  (tiny, tiny-g4, tiny-g2-se: small shapes for tests, 10 classes)
+
+Options:
+  --out FILE        where to write the model (required)
+  --seed N          weight seed (default 0)
+  --dynamic-batch   input [batch_size, 3, S, S] with a Shape/Gather/Unsqueeze/Concat/Reshape flatten
+  --bn-folded       the eval-export flavour
+  --size S          input height and width, a multiple of 32 (default 224)
+  --opset N         ${ZOO_OPSETS.join(' or ')} (default 13)
+  -h, --help        this help`,
+  options: {
+    out: { type: 'string' },
+    seed: { type: 'string' },
+    'dynamic-batch': { type: 'boolean' },
+    'bn-folded': { type: 'boolean' },
+    size: { type: 'string' },
+    opset: { type: 'string' },
+  },
+  positionals: [1, 1],
+  async run(args) {
+    const out = stringOption(args, 'out');
+    if (!out) throw new RebakeError('CLI_USAGE', '--out FILE is required (see rebake zoo --help)', { file: 'rebake zoo' });
+    const arch = zooArch(args.positionals[0]);
+    const model = repvggModel(arch, {
+      seed: intOption(args, 'seed', 0, 0),
+      dynamicBatch: args.values['dynamic-batch'] === true,
+      bnFolded: args.values['bn-folded'] === true,
+      inputSize: intOption(args, 'size', 224),
+      opset: intOption(args, 'opset', 13),
+    });
+    const saved = saveModel(model, out);
+    process.stdout.write(`${out}: RepVGG-${arch.name} train-time, ${(saved.bytes / 1e6).toFixed(1)} MB\n`);
+    return 0;
+  },
+};

@@ -1,0 +1,142 @@
+/**
+ * What a vdsp params file asks for, as concrete steps for one input image size: the single description the
+ * graph builder (passes/bake-preprocess.ts) and the host (runtime/preprocess.ts) both follow.
+ *
+ * Order: resize (or letterbox: aspect-keeping resize, then pad) -> crop -> channel swap -> normalize, all
+ * on uint8 planar RGB [3,H,W] until the normalization. The swap commutes with the per-channel geometry, so
+ * where it happens is free; Mean/Std index the OUTPUT channel (after the swap).
+ * Letterbox (FUSION_OP_RGB_LETTERBOX_...): s = min(OW/W, OH/H) in float64, nw = min(OW, floor(W*s + 0.5)),
+ * nh = min(OH, floor(H*s + 0.5)), both >= 1; resize to nw x nh; pad to OW x OH with LETTERBOX_PAD (114, the
+ * YOLO grey) at top = (OH-nh) div 2, left = (OW-nw) div 2, the remainder at the bottom/right.
+ */
+import { RebakeError } from '../errors.js';
+import type { ResizeType, VdspParams } from '../config/types.js';
+
+export const LETTERBOX_PAD = 114;
+
+export interface ResizeStep {
+  kind: ResizeType;
+  fromH: number;
+  fromW: number;
+  toH: number;
+  toW: number;
+}
+
+export interface PreprocessPlan {
+  inH: number;
+  inW: number;
+  /** Absent when the target size equals the input size (no-op). */
+  resize?: ResizeStep;
+  /** Letterbox border around the resized image, filled with LETTERBOX_PAD. */
+  pad?: { top: number; left: number; bottom: number; right: number };
+  /** Crop window in the resized image; absent when it is the whole image. */
+  crop?: { x: number; y: number; w: number; h: number };
+  outH: number;
+  outW: number;
+  /** Reverse the channel order (BGR2RGB and RGB2BGR are the same permutation). */
+  swap: boolean;
+  /** out[c] = (x[c] - sub[c]) * mul[c], x in 0..255, c = output channel. */
+  sub: [number, number, number];
+  mul: [number, number, number];
+  /** Human-readable formula, for reports. */
+  normFormula: string;
+}
+
+export interface Letterbox {
+  nw: number;
+  nh: number;
+  top: number;
+  left: number;
+}
+
+export function letterboxGeometry(h: number, w: number, oh: number, ow: number): Letterbox {
+  const s = Math.min(ow / w, oh / h);
+  const nw = Math.max(1, Math.min(ow, Math.floor(w * s + 0.5)));
+  const nh = Math.max(1, Math.min(oh, Math.floor(h * s + 0.5)));
+  return { nw, nh, top: Math.floor((oh - nh) / 2), left: Math.floor((ow - nw) / 2) };
+}
+
+type Triple = [number, number, number];
+
+function normalization(vdsp: VdspParams, file: string): { sub: Triple; mul: Triple; formula: string } {
+  const c = vdsp.OpConfig;
+  const mean = c.Mean as Triple;
+  const std = c.Std as Triple;
+  const usesStd = c.NormaType === 'DIV255_MINUSMEAN_DIVSTD' || c.NormaType === 'MINUSMEAN_DIVSTD';
+  if (usesStd) {
+    std.forEach((s, i) => {
+      if (!(s > 0)) throw new RebakeError('VDSP_STD', `Std must be > 0 for ${c.NormaType}, got ${s}`, { file, path: `OpConfig.Std[${i}]` });
+    });
+  }
+  switch (c.NormaType) {
+    case 'DIV255_MINUSMEAN_DIVSTD':
+      return { sub: mean.map((m) => 255 * m) as Triple, mul: std.map((s) => 1 / (255 * s)) as Triple, formula: '(x/255 - mean)/std' };
+    case 'MINUSMEAN_DIVSTD':
+      return { sub: [...mean], mul: std.map((s) => 1 / s) as Triple, formula: '(x - mean)/std' };
+    case 'DIV255':
+      return { sub: [0, 0, 0], mul: [1 / 255, 1 / 255, 1 / 255], formula: 'x/255' };
+    case 'EQUAL':
+      return { sub: [0, 0, 0], mul: [1, 1, 1], formula: 'x' };
+    case 'DIV1275_MINUSONE':
+      return { sub: [127.5, 127.5, 127.5], mul: [1 / 127.5, 1 / 127.5, 1 / 127.5], formula: 'x/127.5 - 1' };
+    default:
+      throw new RebakeError('VDSP_ENUM', `unknown NormaType "${c.NormaType as string}"`, { file, path: 'OpConfig.NormaType' });
+  }
+}
+
+/** The steps for an image of h x w (the graph uses IimageHeight x IimageWidth; the host the real size). */
+export function planFor(vdsp: VdspParams, h: number, w: number, file = 'vdsp params'): PreprocessPlan {
+  const c = vdsp.OpConfig;
+  const at = (path: string) => ({ file, path: `OpConfig.${path}` });
+  if (c.IimageFormat !== 'RGB_PLANAR') {
+    throw new RebakeError('VDSP_UNSUPPORTED', `IimageFormat ${c.IimageFormat} is not supported; images are uint8 RGB planar [3,H,W] (RGB_PLANAR)`, at('IimageFormat'));
+  }
+  if (!['BILINEAR_CV', 'BILINEAR_PILLOW', 'BILINEAR'].includes(c.ResizeType)) {
+    throw new RebakeError('VDSP_ENUM', `unknown ResizeType "${c.ResizeType}" (expected BILINEAR_CV, BILINEAR_PILLOW or BILINEAR)`, at('ResizeType'));
+  }
+  if (!['NO_CHANGE', 'BGR2RGB', 'RGB2BGR'].includes(c.ColorCvtCode)) {
+    throw new RebakeError('VDSP_ENUM', `unknown ColorCvtCode "${c.ColorCvtCode}" (expected NO_CHANGE, BGR2RGB or RGB2BGR)`, at('ColorCvtCode'));
+  }
+  const outH = c.OimageHeight;
+  const outW = c.OimageWidth;
+  const resizeTo = (toH: number, toW: number): ResizeStep | undefined =>
+    toH === h && toW === w ? undefined : { kind: c.ResizeType, fromH: h, fromW: w, toH, toW };
+  const norm = normalization(vdsp, file);
+  const base = { inH: h, inW: w, outH, outW, swap: c.ColorCvtCode !== 'NO_CHANGE', sub: norm.sub, mul: norm.mul, normFormula: norm.formula };
+  switch (vdsp.OpType) {
+    case 'FUSION_OP_RGB_RESIZE_CVTCOLOR_CROP_NORM_TENSOR': {
+      const rh = c.ResizeHeight;
+      const rw = c.ResizeWidth;
+      const cx = c.CropX;
+      const cy = c.CropY;
+      if (rh === undefined || rw === undefined || cx === undefined || cy === undefined) {
+        const missing = (['ResizeWidth', 'ResizeHeight', 'CropX', 'CropY'] as const).find((k) => c[k] === undefined)!;
+        throw new RebakeError('VDSP_MISSING_KEY', `${vdsp.OpType} needs ${missing}`, at(missing));
+      }
+      if (cx + outW > rw) throw new RebakeError('VDSP_CROP', `crop ${cx}+${outW} goes past the resized width ${rw}`, at('CropX'));
+      if (cy + outH > rh) throw new RebakeError('VDSP_CROP', `crop ${cy}+${outH} goes past the resized height ${rh}`, at('CropY'));
+      const whole = cx === 0 && cy === 0 && outW === rw && outH === rh;
+      return { ...base, resize: resizeTo(rh, rw), crop: whole ? undefined : { x: cx, y: cy, w: outW, h: outH } };
+    }
+    case 'FUSION_OP_RGB_RESIZE_CVTCOLOR_NORM_TENSOR':
+      if ((c.ResizeWidth !== undefined && c.ResizeWidth !== outW) || (c.ResizeHeight !== undefined && c.ResizeHeight !== outH)) {
+        throw new RebakeError('VDSP_RESIZE', `${vdsp.OpType} has no crop, so ResizeWidth x ResizeHeight must equal OimageWidth x OimageHeight (${outW}x${outH})`, at('ResizeWidth'));
+      }
+      return { ...base, resize: resizeTo(outH, outW) };
+    case 'FUSION_OP_RGB_LETTERBOX_CVTCOLOR_NORM_TENSOR': {
+      const lb = letterboxGeometry(h, w, outH, outW);
+      const pad = { top: lb.top, left: lb.left, bottom: outH - lb.nh - lb.top, right: outW - lb.nw - lb.left };
+      const padded = pad.top + pad.left + pad.bottom + pad.right > 0;
+      return { ...base, resize: resizeTo(lb.nh, lb.nw), pad: padded ? pad : undefined };
+    }
+    default:
+      throw new RebakeError('VDSP_ENUM', `unknown OpType "${vdsp.OpType as string}"`, { file, path: 'OpType' });
+  }
+}
+
+/** One line per step, for reports: what the plan does (not where; the pass adds that). */
+export function describeResize(p: PreprocessPlan): string {
+  if (!p.resize) return `no resize (target size equals the input ${p.inW}x${p.inH})`;
+  const r = p.resize;
+  return `${r.kind} resize ${r.fromW}x${r.fromH} -> ${r.toW}x${r.toH}`;
+}

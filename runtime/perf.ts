@@ -1,0 +1,155 @@
+/**
+ * Performance mode, reported like trtexec / benchmark_app: synthetic inputs of the model's shape, a warm-up
+ * on every session, then a fixed number of run() calls or a fixed duration handed out from the shared
+ * queue. Throughput counts samples over the measured window (first call handed out -> last one back);
+ * latency is the wall time of each run() call inside its session thread.
+ */
+import { Interrupted, type Pool } from './pool.js';
+import { cores, startPool, withInterrupt, type RunSettings } from './start.js';
+
+export interface PerfOptions {
+  /** run() calls in total, over all sessions. */
+  iterations?: number;
+  /** Seconds to keep handing out calls (used when iterations is not given). */
+  duration: number;
+  /** run() calls per session before measuring. */
+  warmup: number;
+}
+
+export interface Latency {
+  avg: number;
+  min: number;
+  p50: number;
+  p90: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
+
+export interface PerfReport {
+  mode: 'performance';
+  model: string;
+  config: {
+    processes: number;
+    instances: number;
+    batch: number;
+    threads: number;
+    input: { name: string; dtype: string; shape: number[] };
+    warmup: number;
+    iterations?: number;
+    duration?: number;
+    cores: number;
+  };
+  interrupted: boolean;
+  runs: number;
+  samples: number;
+  seconds: number;
+  /** samples per second */
+  throughput: number;
+  runsPerSecond: number;
+  latencyMs: Latency;
+  perProcess: { process: number; pid: number; runs: number; samples: number; throughput: number }[];
+}
+
+/** Nearest-rank percentile of sorted values. */
+function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+export function latencyStats(ms: number[]): Latency {
+  const s = [...ms].sort((a, b) => a - b);
+  const avg = s.length ? s.reduce((a, b) => a + b, 0) / s.length : 0;
+  return { avg, min: s[0] ?? 0, p50: percentile(s, 50), p90: percentile(s, 90), p95: percentile(s, 95), p99: percentile(s, 99), max: s[s.length - 1] ?? 0 };
+}
+
+export async function runPerf(s: RunSettings, o: PerfOptions): Promise<PerfReport | undefined> {
+  let pool: Pool | undefined;
+  let interrupted = false;
+  const latencies: number[] = [];
+  let t0 = 0;
+  let tEnd = 0;
+  let issued = 0;
+  return withInterrupt(
+    () => {
+      interrupted = true;
+      pool?.end();
+    },
+    async () => {
+      let started;
+      try {
+        started = await startPool(s, (p) => (pool = p));
+      } catch (e) {
+        if (e instanceof Interrupted) return undefined;
+        throw e;
+      }
+      const { input } = started;
+      pool = started.pool;
+      const perHost = new Map<number, number>();
+      await pool.run(
+        { mode: 'perf', input, warmup: o.warmup },
+        {
+          syncStart: true,
+          next: () => {
+            const now = performance.now();
+            if (issued === 0) t0 = now;
+            const more = o.iterations !== undefined ? issued < o.iterations : now - t0 < o.duration * 1000;
+            return more && !interrupted ? { id: issued++, items: [], attempts: 0 } : undefined;
+          },
+          onResult: (r) => {
+            latencies.push(r.ms);
+            perHost.set(r.host, (perHost.get(r.host) ?? 0) + 1);
+            tEnd = performance.now();
+          },
+          onLost: () => {},
+        },
+      );
+      const seconds = (tEnd - t0) / 1000;
+      const runs = latencies.length;
+      const samples = runs * input.batch;
+      return {
+        mode: 'performance',
+        model: s.model.onnx,
+        config: {
+          processes: s.processes,
+          instances: s.instances,
+          batch: input.batch,
+          threads: s.threads,
+          input: { name: input.name, dtype: input.dtype, shape: [input.batch, input.c, input.h, input.w] },
+          warmup: o.warmup,
+          ...(o.iterations !== undefined ? { iterations: o.iterations } : { duration: o.duration }),
+          cores: cores(),
+        },
+        interrupted,
+        runs,
+        samples,
+        seconds,
+        throughput: seconds > 0 ? samples / seconds : 0,
+        runsPerSecond: seconds > 0 ? runs / seconds : 0,
+        latencyMs: latencyStats(latencies),
+        perProcess: pool.hosts.map((h) => {
+          const n = perHost.get(h.index) ?? 0;
+          return { process: h.index, pid: h.link.pid, runs: n, samples: n * input.batch, throughput: seconds > 0 ? (n * input.batch) / seconds : 0 };
+        }),
+      };
+    },
+  );
+}
+
+const f2 = (x: number) => x.toFixed(2);
+
+export function formatPerf(r: PerfReport): string {
+  const c = r.config;
+  const l = r.latencyMs;
+  const stop = c.iterations !== undefined ? `${c.iterations} iterations` : `${c.duration} s`;
+  return [
+    `=== rebake run: performance${r.interrupted ? ' (interrupted)' : ''} ===`,
+    `model        ${r.model}`,
+    `input        ${c.input.name} ${c.input.dtype} [${c.input.shape.join(', ')}] (synthetic)`,
+    `config       -p ${c.processes} -i ${c.instances} -b ${c.batch} --threads ${c.threads} (${c.processes * c.instances} sessions, ${c.cores} cores), warm-up ${c.warmup} per session, ${stop}`,
+    `measured     ${r.runs} runs, ${r.samples} samples in ${f2(r.seconds)} s`,
+    `throughput   ${f2(r.throughput)} samples/s (${f2(r.runsPerSecond)} runs/s)`,
+    `latency ms   avg ${f2(l.avg)}  min ${f2(l.min)}  p50 ${f2(l.p50)}  p90 ${f2(l.p90)}  p95 ${f2(l.p95)}  p99 ${f2(l.p99)}  max ${f2(l.max)}  (per run() of ${c.batch})`,
+    ...r.perProcess.map((p) => `process ${p.process}    pid ${p.pid}: ${p.runs} runs, ${f2(p.throughput)} samples/s`),
+  ].join('\n');
+}
