@@ -2,6 +2,8 @@
  * The pass table: every build runs these in order, each when `wanted` and not switched off in the YAML's
  * `passes:` map. Add a pass here and nowhere else.
  */
+import { appendSoftmax } from './append-softmax.js';
+import { bakePreprocess } from './bake-preprocess.js';
 import { convertIdentityBnToConv } from './convert-identity-bn-to-conv.js';
 import { foldConstants } from './fold-constants.js';
 import { fuseBnIntoConv } from './fuse-bn-into-conv.js';
@@ -16,6 +18,9 @@ export const PASSES: Pass[] = [
   convertIdentityBnToConv,
   mergeConvBranches,
   removeDeadNodes,
+  // I/O: uint8 image in (vdsp preprocessing baked in), then probabilities out.
+  bakePreprocess,
+  appendSoftmax,
 ];
 
 export function passByName(name: string): Pass | undefined {

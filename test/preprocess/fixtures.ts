@@ -23,7 +23,7 @@ export interface ExpectedEntry {
 }
 
 interface Index {
-  images: { name: string; width: number; height: number; committed: boolean; file: string | null }[];
+  images: { name: string; width: number; height: number; committed: boolean; kind: string; file: string | null }[];
   configs: { id: string; opType: string; files: string[] }[];
   expected: ExpectedEntry[];
 }
