@@ -2,7 +2,7 @@
  * bake-preprocess: prepend the vdsp preprocessing (builders/preprocess/) so the model takes decoded images.
  *
  * Before: x: float [N,3,OH,OW] (preprocessed tensor) -> Conv(W, b) -> ...
- * After:  x: uint8 [N,3,IH,IW] (RGB planar image, same name, N dynamic)
+ * After:  x: uint8 [N,3,IH,IW] (RGB planar image, same name, the model's batch dim: symbolic stays symbolic)
  *           -> [resize] -> [letterbox Pad 114] -> [crop Slice] -> Cast -> [Sub m'] -> Conv(W', b') -> ...
  *         or, when the input feeds anything but foldable Convs, explicit ops before the consumers:
  *           ... -> [crop Slice] -> [Gather channels 2,1,0] -> Cast -> [Sub] -> [Mul] -> consumers
@@ -169,10 +169,11 @@ function run(model: Model, ctx: PassContext): PassReport {
   const net = g.uniqueName(`${name}_preprocessed`);
   g.replaceAllUses(name, net);
   const oldShape = input.shape!;
-  const batch = typeof oldShape[0] === 'string' ? oldShape[0] : 'N';
+  // A static batch stays: the graph may depend on it (an exported flatten Reshape to [1, -1] does).
+  const batch = oldShape[0] === -1 ? 'N' : oldShape[0];
   g.inputs = [{ name, elemType: DataType.UINT8, shape: [batch, 3, c.IimageHeight, c.IimageWidth] }];
   report.changes.push(`input ${name}: ${dataTypeName(floatDtype)} [${oldShape.join(', ')}] -> uint8 [${g.inputs[0].shape!.join(', ')}] (RGB planar image)`);
-  if (typeof oldShape[0] === 'number') makeBatchDynamic(g, oldShape[0], batch, report);
+  if (typeof batch === 'number') report.skipped.push(`batch dimension stays ${batch}: the model has a static batch (export it with a dynamic one for N > 1)`);
 
   const e = new Emitter(g, opset);
   const geo = emitGeometry(e, plan, name);
@@ -245,13 +246,6 @@ function run(model: Model, ctx: PassContext): PassReport {
   };
   setMetadata(model, PREPROCESS_METADATA_KEY, JSON.stringify(record));
   return report;
-}
-
-/** A static batch becomes the symbolic `batch`; output and intermediate shapes with that batch follow. */
-function makeBatchDynamic(g: Graph, old: number, batch: string, report: PassReport): void {
-  for (const o of g.outputs) if (o.shape && o.shape[0] === old) o.shape = [batch, ...o.shape.slice(1)];
-  for (const [k, vi] of g.valueInfo) if (vi.shape && vi.shape[0] === old) g.valueInfo.delete(k);
-  report.changes.push(`batch dimension ${old} -> ${batch} (dynamic)`);
 }
 
 function setMetadata(model: Model, key: string, value: string): void {
