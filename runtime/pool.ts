@@ -38,6 +38,7 @@ export interface PoolOptions {
   threads: number;
   /** Let ORT pool threads busy-wait (good only when the cores are not shared). */
   spin: boolean;
+  warn(line: string): void;
 }
 
 export interface WorkSource {
@@ -158,12 +159,15 @@ export class Pool {
       return;
     }
     const why = `worker process ${h.index} (pid ${h.link.pid}) died: ${how}`;
+    let retried = 0;
     for (const unit of h.inflight.values()) {
       if (unit.attempts < 1 && live.length) {
         unit.attempts++;
         this.retry.push(unit);
+        retried++;
       } else this.source?.onLost(unit, why);
     }
+    if (this.source) this.opts.warn(`${why}; ${retried} of its ${h.inflight.size} unfinished batch(es) will be retried on the ${live.length} other worker process(es)`);
     h.inflight.clear();
     if (!live.length) {
       this.retry = [];

@@ -41,6 +41,7 @@ export async function startPool(s: RunSettings, onPool: (p: Pool) => void): Prom
     instances: s.instances,
     threads: s.threads,
     spin: s.processes * s.instances * s.threads <= cores(),
+    warn: s.warn,
   });
   onPool(pool);
   try {

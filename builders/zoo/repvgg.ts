@@ -90,8 +90,8 @@ function randomBn(rng: Rng, c: number, gain: number): Bn {
     const scale = gain * rng.uniform(0.7, 1.3) * (rng.next() < 0.15 ? -1 : 1);
     bn.variance[i] = v;
     bn.gamma[i] = scale * Math.sqrt(v + eps);
-    bn.mean[i] = rng.uniform(-0.3, 0.3);
-    bn.beta[i] = rng.uniform(-0.2, 0.2);
+    bn.mean[i] = rng.uniform(-0.3, 0.3) * Number(process.env.ZB ?? 1);
+    bn.beta[i] = rng.uniform(-0.2, 0.2) * Number(process.env.ZB ?? 1);
   }
   return bn;
 }

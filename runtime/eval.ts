@@ -1,0 +1,178 @@
+/**
+ * Top-1 / top-k accuracy of run outputs, and the zoo's decoded result format (FORMATS.md §4).
+ * eval/vamp_eval.py is the numpy twin of this file: same pairing, same ground truth rules, same tie order
+ * (higher score first, then lower class id), same number formatting (Python's correctly rounded '%.Nf',
+ * reproduced here exactly), so the two print identical lines.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { RebakeError } from '../builders/errors.js';
+import { writeFileAtomic } from '../builders/fsutil.js';
+import { halfToFloat } from '../builders/ir/tensor.js';
+import { outputName, readDatalist } from './datalist.js';
+import { readNpz } from './npz.js';
+
+/** Lines of a text file as Python's `text.split('\n')` with a trailing empty line dropped, each stripped. */
+export function textLines(file: string, what: string): string[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new RebakeError('EVAL_MISSING', `${code === 'ENOENT' ? 'no such file' : (e as Error).message} (expected ${what})`, { file });
+  }
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  return lines.map((l) => l.trim());
+}
+
+/** Python's `'%.{digits}f' % x`: the exact binary value, rounded half to even. */
+export function pyFixed(x: number, digits: number): string {
+  if (!Number.isFinite(x)) return Number.isNaN(x) ? 'nan' : x > 0 ? 'inf' : '-inf';
+  const dv = new DataView(new ArrayBuffer(8));
+  dv.setFloat64(0, x);
+  const hi = dv.getUint32(0);
+  const neg = hi >>> 31 === 1;
+  const expBits = (hi >>> 20) & 0x7ff;
+  let mant = (BigInt(hi & 0xfffff) << 32n) | BigInt(dv.getUint32(4));
+  let exp: number;
+  if (expBits === 0) exp = -1074;
+  else {
+    mant |= 1n << 52n;
+    exp = expBits - 1075;
+  }
+  // |x| = mant * 2^exp; q = round_half_even(|x| * 10^digits)
+  let q: bigint;
+  const scale = 10n ** BigInt(digits);
+  if (exp >= 0) q = (mant << BigInt(exp)) * scale;
+  else {
+    const num = mant * scale;
+    const den = 1n << BigInt(-exp);
+    q = num / den;
+    const twice = 2n * (num % den);
+    if (twice > den || (twice === den && q % 2n === 1n)) q += 1n;
+  }
+  let s = q.toString().padStart(digits + 1, '0');
+  if (digits > 0) s = `${s.slice(0, -digits)}.${s.slice(-digits)}`;
+  return (neg ? '-' : '') + s;
+}
+
+/** Class ids by descending score, ties by ascending id (numpy: argsort(-s, kind='stable')). */
+export function topK(scores: Float32Array, k: number): number[] {
+  const idx = Array.from(scores.keys());
+  idx.sort((a, b) => scores[b] - scores[a] || a - b);
+  return idx.slice(0, Math.min(k, scores.length));
+}
+
+/** output_0 of a result npz, flattened to float32 (float16 converted exactly). */
+export function scoresOf(file: string): Float32Array {
+  const a = readNpz(file).get('output_0');
+  if (!a) throw new RebakeError('EVAL_OUTPUT', 'no array "output_0" (expected a rebake run / vamp output)', { file });
+  if (a.dtype === 'float32') return a.data as Float32Array;
+  if (a.dtype === 'float16') return Float32Array.from(a.data as Uint16Array, halfToFloat);
+  if (a.dtype === 'float64') return Float32Array.from(a.data as Float64Array);
+  throw new RebakeError('EVAL_OUTPUT', `output_0 is ${a.dtype}; expected float scores`, { file });
+}
+
+export interface EvalOptions {
+  resultPath: string;
+  datalist: string;
+  label: string;
+  gt?: string;
+  synsets?: string;
+  topk: number;
+  decode?: string;
+}
+
+export interface EvalResult {
+  entries: number;
+  evaluated: number;
+  pairing: 'by name' | 'by sorted order';
+  k: number;
+  top1: number;
+  topk: number;
+}
+
+/**
+ * (datalist index, output file) pairs: by rebake's output names when every output file carries one,
+ * else the zoo's way, sorted output names zipped with the datalist (then the counts must match).
+ */
+export function pairOutputs(resultPath: string, entries: string[]): { pairs: [number, string][]; pairing: EvalResult['pairing'] } {
+  let files: string[];
+  try {
+    files = fs.readdirSync(resultPath).filter((f) => f.endsWith('.npz') && !f.startsWith('.')).sort();
+  } catch {
+    throw new RebakeError('EVAL_MISSING', 'no such folder (expected the --path_output of rebake run)', { file: resultPath });
+  }
+  const byName = new Map(entries.map((e, i) => [outputName(i, entries.length, e), i]));
+  if (files.length && files.every((f) => byName.has(f))) {
+    return { pairs: files.map((f) => [byName.get(f)!, path.join(resultPath, f)] as [number, string]).sort((a, b) => a[0] - b[0]), pairing: 'by name' };
+  }
+  if (files.length !== entries.length) {
+    throw new RebakeError('EVAL_PAIRING', `${files.length} output files for ${entries.length} datalist entries, and their names are not rebake's <index>_<name>.npz: cannot pair them`, { file: resultPath });
+  }
+  return { pairs: files.map((f, i) => [i, path.join(resultPath, f)] as [number, string]), pairing: 'by sorted order' };
+}
+
+const WNID = /^n\d{8}$/;
+
+/** Ground truth class id per datalist entry: from --gt lines, else from the parent folder name. */
+export function groundTruth(entries: string[], o: EvalOptions, labels: string[]): number[] {
+  if (o.gt) {
+    const map = new Map<string, number>();
+    textLines(o.gt, 'a ground truth list: "<npz path> <class id>" per line').forEach((line, n) => {
+      if (!line) return;
+      const m = /^(.*\S)\s+(\d+)$/.exec(line);
+      if (!m) throw new RebakeError('EVAL_GT', `expected "<npz path> <class id>", got "${line}"`, { file: o.gt!, line: n + 1 });
+      map.set(path.resolve(m[1]), Number(m[2]));
+    });
+    return entries.map((e) => {
+      const id = map.get(path.resolve(e));
+      if (id === undefined) throw new RebakeError('EVAL_GT', `no ground truth for ${e}`, { file: o.gt! });
+      return id;
+    });
+  }
+  // A synset list: --synsets, or the label file itself when its lines start with one ("n01440764 tench").
+  const first = (l: string) => l.split(/\s+/)[0];
+  const synsetLines = o.synsets ? textLines(o.synsets, 'a synset list: one ImageNet wnid per line, in class order') : labels.every((l) => WNID.test(first(l))) ? labels : undefined;
+  const synsetIds = new Map<string, number>();
+  (synsetLines ?? []).forEach((l, i) => synsetIds.has(first(l)) || synsetIds.set(first(l), i));
+  return entries.map((e) => {
+    const folder = path.basename(path.dirname(e));
+    if (/^\d+$/.test(folder)) return Number(folder);
+    const id = synsetIds.get(folder);
+    if (id !== undefined) return id;
+    const why = WNID.test(folder) && !synsetLines ? 'a synset, but no synset list was given (--synsets)' : 'neither a class id nor a synset of the synset list';
+    throw new RebakeError('EVAL_GT', `cannot tell the class of ${e}: its folder "${folder}" is ${why}; or give --gt`, { file: o.datalist });
+  });
+}
+
+export function evaluate(o: EvalOptions): EvalResult {
+  const entries = readDatalist(o.datalist);
+  const labels = textLines(o.label, 'a label list: one class name per line, line index = class id');
+  const gt = groundTruth(entries, o, labels);
+  const { pairs, pairing } = pairOutputs(o.resultPath, entries);
+  let top1 = 0;
+  let topk = 0;
+  const decoded: string[] = [];
+  let k = o.topk;
+  for (const [i, file] of pairs) {
+    const scores = scoresOf(file);
+    const ids = topK(scores, o.topk);
+    k = Math.min(k, ids.length);
+    if (ids[0] === gt[i]) top1++;
+    if (ids.includes(gt[i])) topk++;
+    ids.forEach((id, r) => decoded.push(`${entries[i]}: Relay top-${r} id: ${id}, prob: ${pyFixed(scores[id], 8)}, class name: ${labels[id] ?? String(id)}\n`));
+  }
+  if (o.decode) writeFileAtomic(o.decode, decoded.join(''));
+  return { entries: entries.length, evaluated: pairs.length, pairing, k, top1, topk };
+}
+
+export function formatEval(r: EvalResult): string[] {
+  const pct = (c: number) => (r.evaluated ? pyFixed((100 * c) / r.evaluated, 3) : 'nan');
+  return [
+    `evaluated ${r.evaluated} of ${r.entries} datalist entries (outputs paired ${r.pairing})`,
+    `top-1: ${pct(r.top1)}% (${r.top1}/${r.evaluated})`,
+    `top-${r.k}: ${pct(r.topk)}% (${r.topk}/${r.evaluated})`,
+  ];
+}
