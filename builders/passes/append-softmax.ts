@@ -5,15 +5,17 @@
  * After:  ... -> P -> y_logits -> Softmax(axis 1) -> y   (output names, types and shapes kept; nodes that read
  *         y inside the graph keep reading the scores)
  * Conditions: y is produced by a node and that node is not already a Softmax.
- * Class axis: 1 (the ONNX channel axis; for [N,C] it is also the last); rank 1: axis 0; unknown rank: the last.
+ * Class axis: 1 (the ONNX channel axis; for [N,C] it is also the last); rank 1: axis 0. The rank comes from the
+ * declared output shape, else from shape inference; when neither knows it, the last axis.
  * Before opset 13 Softmax normalizes over all axes from `axis` on, so for rank > 2 the class axis is moved
  * last by a Transpose, normalized there, and moved back.
  */
 import type { Graph, ValueInfo } from '../ir/graph.js';
+import { inferShapes } from '../ir/shapes.js';
 import { opsetVersion, type Model } from '../ir/model.js';
 import type { Pass, PassReport } from './pass.js';
 
-function append(g: Graph, out: ValueInfo, opset: number): string {
+function append(g: Graph, out: ValueInfo, rank: number | undefined, opset: number): string {
   const y = out.name;
   const producer = g.producer(y);
   if (!producer) return `skipped ${y}: no node produces it (a graph input or constant)`;
@@ -21,7 +23,6 @@ function append(g: Graph, out: ValueInfo, opset: number): string {
   const logits = g.uniqueName(`${y}_logits`);
   for (const n of g.consumers(y)) g.setInput(n, null, y, logits);
   g.renameOutput(producer, producer.outputs.indexOf(y), logits);
-  const rank = out.shape?.length;
   const axis = rank === undefined ? -1 : rank === 1 ? 0 : 1;
   const name = g.uniqueName(`${y}/Softmax`);
   if (opset >= 13 || rank === undefined || rank <= 2) {
@@ -47,8 +48,9 @@ export const appendSoftmax: Pass = {
     const g = model.graph;
     const report: PassReport = { changes: [], skipped: [] };
     const opset = opsetVersion(model);
+    const inferred = g.outputs.some((o) => !o.shape) ? inferShapes(g) : undefined;
     for (const out of g.outputs) {
-      const line = append(g, out, opset);
+      const line = append(g, out, (out.shape ?? inferred?.get(out.name))?.length, opset);
       (line.startsWith('skipped') ? report.skipped : report.changes).push(line);
     }
     g.sortNodes();

@@ -14,7 +14,8 @@
  *   That subtraction folds into the bias, b'_o = b_o - sum_{r,k} W'[o,r,k] m'[r], only for Convs without padding:
  *   a Conv's zero padding pads n, i.e. raw pixels equal to m', not raw zeros, so at the borders a folded mean
  *   would be wrong. Padded Convs keep an explicit Sub on the cropped float tensor (cheap: 3 values per pixel).
- * Writes model metadata `rebake.preprocess` (JSON: vdsp file, op type, input, and per step its placement).
+ * Writes model metadata `rebake.preprocess` (JSON: vdsp file, op type, image input, the float value the network
+ * reads, and per step its placement: graph nodes, folded into which Conv, or none).
  */
 import path from 'node:path';
 import { InternalError, RebakeError } from '../errors.js';
@@ -41,7 +42,8 @@ export interface PreprocessRecord {
   vdsp_params: string;
   op_type: string;
   input: { name: string; dtype: 'uint8'; shape: (number | string)[]; format: 'RGB_PLANAR' };
-  output_dtype: string;
+  /** The value the network reads: the preprocessing ends here (cut the graph at it to get the preprocessing alone). */
+  network_input: { name: string; dtype: string; shape: (number | string)[] };
   steps: PreprocessStep[];
 }
 
@@ -216,7 +218,7 @@ function run(model: Model, ctx: PassContext): PassReport {
     else if (meanInBias) place({ step: 'mean', placement: 'folded', nodes: [], detail: `${meanDetail}, folded into the bias of Conv ${names} (no padding: exact)` });
     else {
       const padded = convs.filter(isPadded).map((x) => `${x.node.name} (pads ${[...x.padsBegin, ...x.padsEnd].join(',')})`).join(', ');
-      place({ step: 'mean', placement: 'graph', nodes: subNodes, detail: `${meanDetail} before Conv ${names}: a mean in the bias would be wrong at the zero-padded borders of ${padded}` });
+      place({ step: 'mean', placement: 'graph', nodes: subNodes, detail: `${meanDetail} before Conv ${names} (${padded} zero-pads: a mean in the bias would be wrong at the borders)` });
     }
   } else {
     report.skipped.push(`normalization not folded: ${convs}; explicit ops instead`);
@@ -241,7 +243,7 @@ function run(model: Model, ctx: PassContext): PassReport {
     vdsp_params: path.basename(file),
     op_type: vdsp.OpType,
     input: { name, dtype: 'uint8', shape: g.inputs[0].shape!, format: 'RGB_PLANAR' },
-    output_dtype: dataTypeName(floatDtype),
+    network_input: { name: net, dtype: dataTypeName(floatDtype), shape: [batch, 3, plan.outH, plan.outW] },
     steps,
   };
   setMetadata(model, PREPROCESS_METADATA_KEY, JSON.stringify(record));

@@ -14,6 +14,16 @@ import type { Model } from '../ir/model.js';
 import { bnAffine, convInfo, ownedWeight, replaceConvWeight, setConvBias } from './lib/conv.js';
 import type { Pass, PassReport } from './pass.js';
 
+/** w[o, ...] *= scale[o], in place (one running index: V8 runs this form about twice as fast). */
+function scaleRows(w: Float32Array, scale: Float64Array): void {
+  const per = w.length / scale.length;
+  let i = 0;
+  for (let o = 0; o < scale.length; o++) {
+    const s = scale[o];
+    for (const end = i + per; i < end; i++) w[i] *= s;
+  }
+}
+
 function fuse(g: Graph, bn: Node): string | undefined {
   const x = bn.inputs[0];
   const conv = g.producer(x);
@@ -27,14 +37,9 @@ function fuse(g: Graph, bn: Node): string | undefined {
   const { scale, shift } = bn_;
   if (scale.length !== c.outChannels) return `${scale.length} channels, Conv ${conv.name} has ${c.outChannels} outputs`;
 
-  const src = c.weight.data as Float32Array;
   const owned = ownedWeight(g, c);
-  const w = owned ?? new Float32Array(src.length);
-  const per = src.length / c.outChannels;
-  for (let o = 0; o < c.outChannels; o++) {
-    const s = scale[o];
-    for (let i = o * per, end = i + per; i < end; i++) w[i] = src[i] * s;
-  }
+  const w = owned ?? Float32Array.from(c.weight.data as Float32Array);
+  scaleRows(w, scale);
   const bias = new Float32Array(c.outChannels);
   for (let o = 0; o < c.outChannels; o++) bias[o] = (c.bias ? c.bias[o] : 0) * scale[o] + shift[o];
   if (!owned) replaceConvWeight(g, conv, c.weight.dims, w);

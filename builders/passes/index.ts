@@ -7,6 +7,7 @@ import { bakePreprocess } from './bake-preprocess.js';
 import { convertIdentityBnToConv } from './convert-identity-bn-to-conv.js';
 import { foldConstants } from './fold-constants.js';
 import { fuseBnIntoConv } from './fuse-bn-into-conv.js';
+import { makeBatchDynamic } from './make-batch-dynamic.js';
 import { mergeConvBranches } from './merge-conv-branches.js';
 import type { Pass } from './pass.js';
 import { removeDeadNodes } from './remove-dead-nodes.js';
@@ -18,6 +19,8 @@ export const PASSES: Pass[] = [
   convertIdentityBnToConv,
   mergeConvBranches,
   removeDeadNodes,
+  // Static batch 1 -> N where provably batch-independent (before the I/O passes read the input shape).
+  makeBatchDynamic,
   // I/O: uint8 image in (vdsp preprocessing baked in), then probabilities out.
   bakePreprocess,
   appendSoftmax,

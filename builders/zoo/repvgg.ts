@@ -12,7 +12,7 @@
  * 1x1 branch reuses the 3x3 branch's BN parameters. Small constants are Constant nodes.
  *
  * Weights keep activations at a steady scale through any depth: conv weights have variance 1/fan_in and
- * each branch's BN scale gamma/sqrt(var+eps) is about sqrt(2/branches) (the ReLU halves the energy).
+ * each branch's BN scale gamma/sqrt(var+eps) is about sqrt(BLOCK_GAIN/branches).
  * BN statistics are non-trivial: var log-uniform in [1e-4, 4], epsilon one of 1e-5..1e-2 per BN, so
  * ignoring epsilon changes the result; 15% of gammas are negative.
  */
@@ -36,12 +36,18 @@ export interface ZooOptions {
 
 export const ZOO_OPSETS = [11, 13];
 const EPSILONS = [1e-5, 1e-4, 1e-3, 1e-2];
-/** The SE gate averages about 0.8 with the up-conv biases below; branches are scaled up to match. */
-const SE_GAIN = 1.25;
+/**
+ * Energy gain of a block before its ReLU (which halves it). 2 would preserve the activation scale
+ * exactly; slightly less keeps the random network from amplifying float32 rounding with depth (at 2,
+ * D2se's deploy and train-time outputs drift apart by 2e-4 relative), the BN shifts keep activations alive.
+ */
+const BLOCK_GAIN = 1.8;
+/** The SE gate averages about 0.85 with the up-conv biases below; its branches are scaled up to match. */
+const SE_GAIN = 1.15;
 /** Blocks whose index is 2 mod this share their 1x1 BN parameters with their 3x3 BN (deduplicated). */
 const SHARE_EVERY = 3;
 
-/** mulberry32: seeded, fast enough to fill 120M weights in about a second. */
+/** Seeded: mulberry32 for single draws, xorshift32 (seeded from it) to fill weight tensors fast. */
 class Rng {
   private s: number;
   constructor(seed: number) {
@@ -60,7 +66,14 @@ class Rng {
   /** n values uniform in [-a, a). */
   symmetric(n: number, a: number): Float32Array {
     const out = new Float32Array(n);
-    for (let i = 0; i < n; i++) out[i] = a * (2 * this.next() - 1);
+    let x = Math.floor(this.next() * 4294967295) | 1;
+    const k = a / 2147483648;
+    for (let i = 0; i < n; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      out[i] = x * k;
+    }
     return out;
   }
 }
@@ -90,8 +103,8 @@ function randomBn(rng: Rng, c: number, gain: number): Bn {
     const scale = gain * rng.uniform(0.7, 1.3) * (rng.next() < 0.15 ? -1 : 1);
     bn.variance[i] = v;
     bn.gamma[i] = scale * Math.sqrt(v + eps);
-    bn.mean[i] = rng.uniform(-0.3, 0.3) * Number(process.env.ZB ?? 1);
-    bn.beta[i] = rng.uniform(-0.2, 0.2) * Number(process.env.ZB ?? 1);
+    bn.mean[i] = rng.uniform(-0.15, 0.15);
+    bn.beta[i] = rng.uniform(-0.1, 0.1);
   }
   return bn;
 }
@@ -186,7 +199,7 @@ interface BlockParams {
 function blockParams(rng: Rng, b: BlockSpec, index: number): BlockParams {
   const c = b.outChannels;
   const inPerGroup = b.inChannels / b.groups;
-  const gain = Math.sqrt(Number(process.env.ZG ?? 2) / (b.identity ? 3 : 2)) * (b.se ? Number(process.env.ZS ?? SE_GAIN) : 1);
+  const gain = Math.sqrt(BLOCK_GAIN / (b.identity ? 3 : 2)) * (b.se ? SE_GAIN : 1);
   const identity = b.identity ? { kernel: 3, bn: randomBn(rng, c, gain) } : undefined;
   const dense: Branch = { weight: convWeight(rng, c, inPerGroup, 3), kernel: 3, bn: randomBn(rng, c, gain) };
   const shared = index % SHARE_EVERY === SHARE_EVERY - 1;

@@ -7,6 +7,8 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { loadVdspParams } from '../../builders/config/load.js';
 import type { VdspParams } from '../../builders/config/types.js';
+import type { Model } from '../../builders/ir/model.js';
+import { PREPROCESS_METADATA_KEY, type PreprocessRecord } from '../../builders/passes/bake-preprocess.js';
 import { readNpz, type NpyArray } from '../../runtime/npz.js';
 
 export const FIXTURES = path.resolve('test/fixtures/preprocess');
@@ -157,4 +159,11 @@ export function swapChannels(img: Uint8Array): Uint8Array {
   const out = new Uint8Array(img.length);
   for (let c = 0; c < 3; c++) out.set(img.subarray((2 - c) * n, (3 - c) * n), c * n);
   return out;
+}
+
+/** The bake-preprocess record in a model's metadata. */
+export function preprocessRecord(m: Model): PreprocessRecord {
+  const meta = m.rest.metadataProps?.find((p) => p.key === PREPROCESS_METADATA_KEY);
+  if (!meta?.value) throw new Error('no rebake.preprocess metadata');
+  return JSON.parse(meta.value);
 }

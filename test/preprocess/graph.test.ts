@@ -6,20 +6,13 @@
 import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import type { ResizeType } from '../../builders/config/types.js';
-import type { Model } from '../../builders/ir/model.js';
 import { DataType } from '../../builders/ir/tensor.js';
-import { bakePreprocess, PREPROCESS_METADATA_KEY, type PreprocessRecord } from '../../builders/passes/bake-preprocess.js';
+import { bakePreprocess } from '../../builders/passes/bake-preprocess.js';
 import { planFor } from '../../builders/preprocess/plan.js';
 import { resizeU8 } from '../../runtime/preprocess.js';
 import { maxAbsDiff, runOrt } from '../helpers/ort.js';
 import { identityModel, passContext, withInputSize } from '../helpers/preprocess-models.js';
-import { diffU8, expected, image, index, normalizedExpected, normTolerance, swapChannels, vdsp, type Image } from './fixtures.js';
-
-export function preprocessRecord(m: Model): PreprocessRecord {
-  const meta = m.rest.metadataProps?.find((p) => p.key === PREPROCESS_METADATA_KEY);
-  if (!meta?.value) throw new Error('no rebake.preprocess metadata');
-  return JSON.parse(meta.value);
-}
+import { diffU8, expected, image, index, normalizedExpected, normTolerance, preprocessRecord, swapChannels, vdsp, type Image } from './fixtures.js';
 
 /** Bake `configId` (with ResizeType overridden) for `img`'s size on an Identity network; expose the resized value. */
 async function runBaked(img: Image, configId: string, resizeType?: ResizeType): Promise<{ normalized: Float32Array; resized?: Uint8Array; swap: boolean }> {
@@ -68,18 +61,12 @@ describe('baked graph: other resize types', () => {
     else expect(diffU8(got.resized!, want)).toEqual({ count: 0, first: -1 });
   });
 
-  const photos = index.images.filter((i) => i.committed && i.width * i.height > 1000).map((i) => i.name);
-  it.each(photos)('BILINEAR (ONNX Resize) graph vs host emulation: %s', async (name) => {
+  const resizing = index.images.filter((i) => i.committed && i.width * i.height > 1000 && !(i.width === 256 && i.height === 256)).map((i) => i.name);
+  it.each(resizing)('BILINEAR (ONNX Resize) graph vs host emulation: %s', async (name) => {
     const img = image(name);
-    const got = await runBaked(img, 'repvgg', 'BILINEAR');
+    const got = (await runBaked(img, 'repvgg', 'BILINEAR')).resized!;
     const host = resizeU8(img.data, 3, img.h, img.w, 256, 256, 'BILINEAR');
-    // The host emulates onnxruntime's float32 arithmetic; a value landing on .5 may round the other way.
-    let off = 0;
-    for (let i = 0; i < host.length; i++) {
-      const d = Math.abs(host[i] - got.resized![i]);
-      expect(d).toBeLessThanOrEqual(1);
-      off += d;
-    }
-    expect(off / host.length).toBeLessThan(1e-3);
+    // The host emulates onnxruntime 1.30's float32 Resize arithmetic and its rounding: identical here.
+    expect(diffU8(got, host)).toEqual({ count: 0, first: -1 });
   });
 });

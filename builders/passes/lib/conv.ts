@@ -179,7 +179,7 @@ export function addKernelInto(acc: Float32Array, accKernel: number[], w: Float32
   const planes = w.length / wVol;
   if (planes * accVol !== acc.length) throw new Error(`addKernelInto: ${w.length} weights do not fit ${acc.length}`);
   if (wVol === accVol) {
-    for (let i = 0; i < acc.length; i++) acc[i] += w[i];
+    addSkippingZeros(acc, w);
     return;
   }
   // Where each spatial tap of w lands inside one acc plane.
@@ -201,4 +201,23 @@ export function addKernelInto(acc: Float32Array, accKernel: number[], w: Float32
     const b = plane * wVol;
     for (let p = 0; p < wVol; p++) acc[a + target[p]] += w[b + p];
   }
+}
+
+/**
+ * acc += w. Identity kernels are almost all zeros (one tap per output channel), so pairs of floats are
+ * tested as one float64: a pair reads as 0 only if both are +0 (or the second is -0, which adds nothing).
+ */
+function addSkippingZeros(acc: Float32Array, w: Float32Array): void {
+  const n = w.length;
+  if (w.byteOffset % 8 !== 0) {
+    for (let i = 0; i < n; i++) acc[i] += w[i];
+    return;
+  }
+  const pairs = new Float64Array(w.buffer, w.byteOffset, n >> 1);
+  for (let p = 0; p < pairs.length; p++) {
+    if (pairs[p] === 0) continue;
+    acc[2 * p] += w[2 * p];
+    acc[2 * p + 1] += w[2 * p + 1];
+  }
+  if (n & 1) acc[n - 1] += w[n - 1];
 }

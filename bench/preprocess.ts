@@ -1,0 +1,146 @@
+/**
+ * bench:preprocess — baked preprocessing vs host preprocessing, side by side on zoo RepVGG-A0 at batch 8
+ * (onnxruntime-node, all graph optimizations, one intra-op thread; rounds interleave the two paths):
+ *   baked:  uint8 images -> model built with the vdsp params (preprocessing inside the graph)
+ *   host:   runtime/preprocess.ts on each image -> model built without vdsp params (float input)
+ * Prints median times and
+ *   ratio = time(host path) / time(baked path)                                    target >= 1.0
+ *   share = time(the baked model's preprocessing alone) / time(baked model)       target <= 5%
+ * The preprocessing alone is the baked graph cut at the value the network reads (metadata rebake.preprocess).
+ * Scenario 1 is the zoo file (256x256 in, no resize, crop 224): the acceptance case. Scenario 2 builds the
+ * same params for 711x397 input images, so the graph resizes (BILINEAR_CV) before cropping: reported too.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import ort from 'onnxruntime-node';
+import { runBuild } from '../builders/build.js';
+import { loadVdspParams } from '../builders/config/load.js';
+import type { VdspParams } from '../builders/config/types.js';
+import { encodeModel, loadModel, saveModel, type Model } from '../builders/ir/model.js';
+import { PREPROCESS_METADATA_KEY, type PreprocessRecord } from '../builders/passes/bake-preprocess.js';
+import { repvggModel } from '../builders/zoo/repvgg.js';
+import { preprocess } from '../runtime/preprocess.js';
+
+const BATCH = 8;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 12);
+const VDSP = path.resolve('vdsp_params/official-repvgg_a0-vdsp_params.json');
+const OPTS: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', intraOpNumThreads: 1, interOpNumThreads: 1 };
+
+function median(v: number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/** The preprocessing part of a baked model: the graph cut at the float value the network reads. */
+function preprocessingOnly(model: Model): Uint8Array {
+  const meta = model.rest.metadataProps?.find((p) => p.key === PREPROCESS_METADATA_KEY);
+  if (!meta?.value) throw new Error('not a baked model');
+  const rec: PreprocessRecord = JSON.parse(meta.value);
+  const g = model.graph;
+  const keep = new Set<string>();
+  const visit = (v: string) => {
+    const n = g.producer(v);
+    if (!n || keep.has(n.name)) return;
+    keep.add(n.name);
+    n.inputs.forEach(visit);
+  };
+  visit(rec.network_input.name);
+  for (const n of g.nodes) if (!keep.has(n.name)) g.removeNode(n);
+  for (const name of [...g.initializers.keys()]) if (g.useCount(name) === 0) g.removeInitializer(name);
+  g.outputs = [{ name: rec.network_input.name, elemType: 1, shape: rec.network_input.shape }];
+  return encodeModel(model);
+}
+
+/** Seeded uint8 RGB planar images with some structure. */
+function images(n: number, h: number, w: number): Uint8Array {
+  const out = new Uint8Array(n * 3 * h * w);
+  let s = 12345;
+  for (let i = 0; i < out.length; i++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    out[i] = ((i % w) + ((i / w) | 0) + (s >>> 29)) & 255;
+  }
+  return out;
+}
+
+interface Scenario {
+  label: string;
+  vdspFile: string;
+  vdsp: VdspParams;
+  imageH: number;
+  imageW: number;
+}
+
+async function timeScenario(dir: string, sc: Scenario, floatModel: string): Promise<{ ratio: number; share: number }> {
+  const yaml = path.join(dir, `baked_${sc.imageW}x${sc.imageH}.yaml`);
+  fs.writeFileSync(yaml, `name: baked_${sc.imageW}x${sc.imageH}\nfrontend:\n  type: onnx\n  checkpoint: a0.onnx\nbackend:\n  type: onnxruntime\nworkspace:\n  path: ws\nvdsp_params: ${sc.vdspFile}\n`);
+  const built = await runBuild(yaml);
+  const baked = await ort.InferenceSession.create(built.modelPath, OPTS);
+  const prepOnly = await ort.InferenceSession.create(preprocessingOnly(loadModel(built.modelPath)), OPTS);
+  const plain = await ort.InferenceSession.create(floatModel, OPTS);
+
+  const { imageH: h, imageW: w } = sc;
+  const c = sc.vdsp.OpConfig;
+  const per = 3 * h * w;
+  const size = 3 * c.OimageHeight * c.OimageWidth;
+  const u8 = images(BATCH, h, w);
+  const f32 = new Float32Array(BATCH * size);
+  const bakedFeeds = { input: new ort.Tensor('uint8', u8, [BATCH, 3, h, w]) };
+  const plainFeeds = { input: new ort.Tensor('float32', f32, [BATCH, 3, c.OimageHeight, c.OimageWidth]) };
+  const t = { baked: [] as number[], prep: [] as number[], host: [] as number[], plain: [] as number[] };
+  for (let r = -2; r < ROUNDS; r++) {
+    let a = performance.now();
+    await baked.run(bakedFeeds);
+    const tb = performance.now() - a;
+    a = performance.now();
+    await prepOnly.run(bakedFeeds);
+    const tp = performance.now() - a;
+    a = performance.now();
+    for (let i = 0; i < BATCH; i++) preprocess(u8.subarray(i * per, (i + 1) * per), 3, h, w, sc.vdsp, f32, i * size);
+    const th = performance.now() - a;
+    a = performance.now();
+    await plain.run(plainFeeds);
+    const tm = performance.now() - a;
+    if (r < 0) continue; // warm-up
+    t.baked.push(tb);
+    t.prep.push(tp);
+    t.host.push(th);
+    t.plain.push(tm);
+  }
+  await Promise.all([baked.release(), prepOnly.release(), plain.release()]);
+  const m = { baked: median(t.baked), prep: median(t.prep), host: median(t.host), plain: median(t.plain) };
+  const hostPath = median(t.host.map((x, i) => x + t.plain[i]));
+  const ratio = hostPath / m.baked;
+  const share = m.prep / m.baked;
+  const ms = (x: number) => `${x.toFixed(2)} ms`;
+  console.log(`\n${sc.label}`);
+  console.log(`  baked uint8 model                      ${ms(m.baked)}`);
+  console.log(`    its preprocessing alone (graph cut)  ${ms(m.prep)}  = ${(share * 100).toFixed(2)}% of the baked model`);
+  console.log(`  host preprocess + float model          ${ms(hostPath)}  (host preprocess ${ms(m.host)}, float model ${ms(m.plain)})`);
+  console.log(`  ratio host path / baked                ${ratio.toFixed(3)}`);
+  return { ratio, share };
+}
+
+async function main(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rebake-bench-pre-'));
+  try {
+    saveModel(repvggModel('A0', { dynamicBatch: true }), path.join(dir, 'a0.onnx'));
+    const plainYaml = path.join(dir, 'plain.yaml');
+    fs.writeFileSync(plainYaml, 'name: plain\nfrontend:\n  type: onnx\n  checkpoint: a0.onnx\nbackend:\n  type: onnxruntime\nworkspace:\n  path: ws\n');
+    const plain = await runBuild(plainYaml);
+    const zoo = loadVdspParams(VDSP);
+    const big = { ...zoo, OpConfig: { ...zoo.OpConfig, IimageWidth: 711, IimageHeight: 397, IimageWidthPitch: 711, IimageHeightPitch: 397 } };
+    const bigFile = path.join(dir, 'a0-711x397-vdsp_params.json');
+    fs.writeFileSync(bigFile, JSON.stringify(big));
+    console.log(`RepVGG-A0 (zoo, seeded weights), batch ${BATCH}, onnxruntime-node ${ort.env.versions.common}, 1 thread, median of ${ROUNDS} interleaved rounds`);
+    const main = await timeScenario(dir, { label: '1. official-repvgg_a0-vdsp_params.json: 256x256 images, no resize, crop 224', vdspFile: VDSP, vdsp: zoo, imageH: 256, imageW: 256 }, plain.modelPath);
+    await timeScenario(dir, { label: '2. same params built for 711x397 images: BILINEAR_CV resize to 256x256 in the graph, crop 224', vdspFile: bigFile, vdsp: big, imageH: 397, imageW: 711 }, plain.modelPath);
+    const ok = main.ratio >= 1 && main.share <= 0.05;
+    console.log(`\nscenario 1 targets: ratio >= 1.0 ${main.ratio >= 1 ? 'met' : 'MISSED'}; preprocessing <= 5% ${main.share <= 0.05 ? 'met' : 'MISSED'}`);
+    if (!ok) process.exitCode = 1;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

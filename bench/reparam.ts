@@ -1,0 +1,168 @@
+/**
+ * bench:reparam — what structural re-parameterization buys and what it costs, on zoo RepVGG models.
+ *
+ * 1. A0 and B1g4 at 224x224: throughput of the deploy model (`rebake build`, default passes) against the
+ *    train-time exports it came from (the default eval export with BN folded into the branch convs, and
+ *    the BN-kept export), same ORT session options (all graph optimizations, 2 intra-op threads), batch 1
+ *    and 8, the models measured in turn within every round of one process. Plus build seconds.
+ * 2. B3 (~490 MB): `rebake build` with the passes on against a bare protobufjs read + decode + encode +
+ *    write of the same file (the floor bench:io uses), each run in a fresh child process, alternating:
+ *    time ratio (target <= 1.5) and peak RSS / file size (target <= 2.5).
+ * Env: BENCH_ROUNDS (rounds per measurement, default 5), BENCH_SKIP_B3=1.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import onnxProto from 'onnx-proto';
+import ort from 'onnxruntime-node';
+import { runBuild } from '../builders/build.js';
+import { saveModel } from '../builders/ir/model.js';
+import { repvggModel, type ZooOptions } from '../builders/zoo/repvgg.js';
+
+const SELF = fileURLToPath(import.meta.url);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const SIZE = 224;
+const THREADS = 2;
+
+function writeZoo(dir: string, arch: string, opts: ZooOptions): string {
+  const file = path.join(dir, `${arch}${opts.bnFolded ? '_folded' : '_kept'}.onnx`);
+  saveModel(repvggModel(arch, { seed: 1, inputSize: SIZE, ...opts }), file);
+  return file;
+}
+
+function writeConfig(dir: string, name: string, checkpoint: string): string {
+  const yaml = path.join(dir, `${name}.yaml`);
+  fs.writeFileSync(yaml, `name: ${name}\nfrontend:\n  type: onnx\n  checkpoint: ${checkpoint}\n  dtype: fp32\nbackend:\n  type: onnxruntime\n  dtype: fp32\nworkspace:\n  path: ${path.join(dir, 'ws')}\n`);
+  return yaml;
+}
+
+async function session(file: string): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(file, { graphOptimizationLevel: 'all', intraOpNumThreads: THREADS, interOpNumThreads: 1, executionMode: 'sequential' });
+}
+
+function input(batch: number): ort.Tensor {
+  const n = batch * 3 * SIZE * SIZE;
+  const data = new Float32Array(n);
+  let s = 12345;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    data[i] = s / 2147483648 - 1;
+  }
+  return new ort.Tensor('float32', data, [batch, 3, SIZE, SIZE]);
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Images per second of each session, measured in turn within each round; medians over rounds. */
+async function throughput(sessions: ort.InferenceSession[], batch: number): Promise<number[]> {
+  const feeds = { input: input(batch) };
+  // Warm up, and size each measurement to at least ~0.3 s so timer noise does not matter.
+  let slowest = 0;
+  for (const s of sessions) {
+    await s.run(feeds);
+    const t0 = performance.now();
+    await s.run(feeds);
+    slowest = Math.max(slowest, (performance.now() - t0) / 1000);
+  }
+  const runs = Math.max(1, Math.ceil(0.3 / slowest));
+  const times: number[][] = sessions.map(() => []);
+  for (let r = 0; r < ROUNDS; r++) {
+    for (let i = 0; i < sessions.length; i++) {
+      const t0 = performance.now();
+      for (let k = 0; k < runs; k++) await sessions[i].run(feeds);
+      times[i].push((performance.now() - t0) / 1000 / runs);
+    }
+  }
+  return times.map((ts) => batch / median(ts));
+}
+
+async function speed(dir: string, arch: string): Promise<void> {
+  const folded = writeZoo(dir, arch, { bnFolded: true, dynamicBatch: true });
+  const kept = writeZoo(dir, arch, { dynamicBatch: true });
+  const build = async (file: string) => {
+    const t0 = performance.now();
+    const res = await runBuild(writeConfig(dir, path.basename(file, '.onnx'), file));
+    return { res, seconds: (performance.now() - t0) / 1000 };
+  };
+  const bf = await build(folded);
+  const bk = await build(kept);
+  console.log(`RepVGG-${arch}: build ${bf.seconds.toFixed(2)} s (from the eval export), ${bk.seconds.toFixed(2)} s (from the BN-kept export)`);
+  const sessions = [await session(bf.res.modelPath), await session(folded), await session(kept)];
+  for (const batch of [1, 8]) {
+    const [deploy, trainFolded, trainKept] = await throughput(sessions, batch);
+    console.log(
+      `  batch ${batch}: deploy ${deploy.toFixed(1)} img/s | train-time eval export ${trainFolded.toFixed(1)} img/s -> ${(deploy / trainFolded).toFixed(2)}x` +
+        ` | train-time BN-kept export ${trainKept.toFixed(1)} img/s -> ${(deploy / trainKept).toFixed(2)}x`,
+    );
+  }
+  for (const s of sessions) await s.release();
+}
+
+interface ChildResult {
+  seconds: number;
+  maxRssBytes: number;
+}
+
+async function child(kind: string, arg: string, outDir: string): Promise<ChildResult> {
+  const t0 = performance.now();
+  if (kind === 'bare') {
+    const { onnx } = onnxProto;
+    const out = onnx.ModelProto.encode(onnx.ModelProto.decode(fs.readFileSync(arg))).finish();
+    fs.writeFileSync(path.join(outDir, 'bare.onnx'), out);
+  } else {
+    await runBuild(arg);
+  }
+  return { seconds: (performance.now() - t0) / 1000, maxRssBytes: process.resourceUsage().maxRSS * 1024 };
+}
+
+function runChild(kind: string, arg: string, outDir: string): ChildResult {
+  const r = spawnSync(process.execPath, [SELF, '--child', kind, arg, outDir], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${kind} child failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult;
+}
+
+async function buildCost(dir: string): Promise<void> {
+  const t0 = performance.now();
+  const file = writeZoo(dir, 'B3', {});
+  const fileBytes = fs.statSync(file).size;
+  console.log(`RepVGG-B3 train-time (BN kept): ${(fileBytes / 1e6).toFixed(0)} MB, generated in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const yaml = writeConfig(dir, 'b3', file);
+  const bare: ChildResult[] = [];
+  const build: ChildResult[] = [];
+  const rounds = Math.max(1, Math.min(ROUNDS, 3));
+  for (let i = 0; i < rounds; i++) {
+    bare.push(runChild('bare', file, dir));
+    build.push(runChild('build', yaml, dir));
+  }
+  const tb = median(bare.map((r) => r.seconds));
+  const tr = median(build.map((r) => r.seconds));
+  const rss = median(build.map((r) => r.maxRssBytes));
+  const timeRatio = tr / tb;
+  const rssRatio = rss / fileBytes;
+  console.log(`  bare protobufjs read+decode+encode+write: ${tb.toFixed(2)} s, peak RSS ${(median(bare.map((r) => r.maxRssBytes)) / 1e6).toFixed(0)} MB (median of ${rounds}, fresh process each)`);
+  console.log(`  rebake build, re-parameterization on:    ${tr.toFixed(2)} s, peak RSS ${(rss / 1e6).toFixed(0)} MB`);
+  console.log(`  time ratio build/bare: ${timeRatio.toFixed(2)} (target <= 1.5) ${timeRatio <= 1.5 ? 'OK' : 'MISSED'}`);
+  console.log(`  peak RSS / file size:  ${rssRatio.toFixed(2)} (target <= 2.5) ${rssRatio <= 2.5 ? 'OK' : 'MISSED'}`);
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === '--child') {
+    process.stdout.write(`${JSON.stringify(await child(process.argv[3], process.argv[4], process.argv[5]))}\n`);
+    return;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rebake-bench-reparam-'));
+  try {
+    console.log(`ORT ${THREADS} intra-op threads, all graph optimizations, ${SIZE}x${SIZE}, median of ${ROUNDS} rounds; deploy/train > 1 = faster`);
+    for (const arch of ['A0', 'B1g4']) await speed(dir, arch);
+    if (process.env.BENCH_SKIP_B3 !== '1') await buildCost(dir);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
