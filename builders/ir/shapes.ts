@@ -158,8 +158,23 @@ function inferNode(g: Graph, n: Node, shapeOf: (v: string) => Shape | undefined)
     }
     case 'Resize': {
       const sizes = n.inputs[3] ? g.constantInts(n.inputs[3]) : undefined;
-      if (sizes) return [s0.map((d, i) => (i < 2 ? d : sizes[i]))];
+      if (sizes?.length) return [s0.map((d, i) => (i < 2 ? d : sizes[i]))];
+      const scales = n.inputs[2] ? g.constantFloats(n.inputs[2]) : undefined;
+      if (scales?.length === s0.length) return [s0.map((d, i) => (typeof d === 'number' && d >= 0 ? Math.floor(d * scales[i]) : d))];
       return [];
+    }
+    case 'ReduceMean':
+    case 'ReduceMax':
+    case 'ReduceMin':
+    case 'ReduceSum':
+    case 'ReduceProd':
+    case 'ReduceL2': {
+      // Opset 18 moved axes (ReduceSum: 13) from an attribute to an input.
+      const axes = n.inputs[1] ? g.constantInts(n.inputs[1]) : attrInts(n, 'axes', []);
+      if (!axes) return [];
+      const keep = attrInt(n, 'keepdims', 1) === 1;
+      const norm = axes.length ? axes.map((a) => (a < 0 ? a + s0.length : a)) : s0.map((_, i) => i);
+      return [keep ? s0.map((d, i) => (norm.includes(i) ? 1 : d)) : s0.filter((_, i) => !norm.includes(i))];
     }
     case 'Shape':
       return [[s0.length]];

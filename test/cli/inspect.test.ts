@@ -54,3 +54,23 @@ describe('CLI basics', () => {
     expect(sub.stdout).toMatch(/^Usage: rebake build <config.yaml>/);
   });
 });
+
+describe('shape inference', () => {
+  it('infers Resize by scales and Reduce* with and without keepdims', async () => {
+    const { createModel } = await import('../../builders/ir/model.js');
+    const { DataType } = await import('../../builders/ir/tensor.js');
+    const { inferShapes } = await import('../../builders/ir/shapes.js');
+    const m = createModel(13);
+    const g = m.graph;
+    g.inputs = [{ name: 'x', elemType: DataType.FLOAT, shape: ['N', 3, 8, 6] }];
+    const scales = g.addInitializer('scales', DataType.FLOAT, [4], [1, 1, 2, 0.5]);
+    g.addNode({ opType: 'Resize', inputs: ['x', '', scales], outputs: ['r'] });
+    g.addNode({ opType: 'ReduceMean', inputs: ['r'], outputs: ['m1'], attrs: { axes: [2, 3], keepdims: 1 } });
+    g.addNode({ opType: 'ReduceMax', inputs: ['r'], outputs: ['m0'], attrs: { axes: [-1], keepdims: 0 } });
+    g.outputs = [{ name: 'm1', elemType: DataType.FLOAT }, { name: 'm0', elemType: DataType.FLOAT }];
+    const s = inferShapes(g);
+    expect(s.get('r')).toEqual(['N', 3, 16, 3]);
+    expect(s.get('m1')).toEqual(['N', 3, 1, 1]);
+    expect(s.get('m0')).toEqual(['N', 3, 16]);
+  });
+});
