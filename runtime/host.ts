@@ -4,6 +4,7 @@
  * the outputs back. It never writes files: the coordinator does, atomically, so killing a host at any moment
  * cannot leave a partial output.
  */
+import fs from 'node:fs';
 import { RebakeError } from '../builders/errors.js';
 import { parentEnd, threadLink, type Link } from './link.js';
 import { readNpz } from './npz.js';
@@ -28,11 +29,10 @@ const slots: Slot[] = [];
 const queue: Held[] = [];
 const held = new Map<number, Held>();
 let plan: Plan | undefined;
-let hostIndex = 0;
 let wanted = 0;
 let received = 0;
 let warmSessions = 0;
-let failpoint: { host: number; batch: number } | undefined;
+let failpoint: { batch: number; claim: string } | undefined;
 
 // The terminal sends Ctrl-C to the whole process group; the coordinator decides what happens to hosts.
 process.on('SIGINT', () => {});
@@ -123,13 +123,25 @@ function startSessions(msg: Extract<ToHost, { type: 'init' }>): void {
   }
 }
 
+/**
+ * Test hook (REBAKE_FAILPOINT=kill-host:<n>:<file>): the first host to receive its n-th batch SIGKILLs itself
+ * while holding work, to exercise the coordinator's recovery; creating <file> makes it happen only once.
+ */
+function dieIfFirst(claim: string): void {
+  try {
+    fs.closeSync(fs.openSync(claim, 'wx'));
+  } catch {
+    return;
+  }
+  process.kill(process.pid, 'SIGKILL');
+}
+
 parent.onMessage((msg) => {
   try {
     switch (msg.type) {
       case 'init': {
-        hostIndex = msg.hostIndex;
-        const fp = /^kill-host:(\d+):(\d+)$/.exec(process.env.REBAKE_FAILPOINT ?? '');
-        if (fp) failpoint = { host: Number(fp[1]), batch: Number(fp[2]) };
+        const fp = /^kill-host:(\d+):(.+)$/.exec(process.env.REBAKE_FAILPOINT ?? '');
+        if (fp) failpoint = { batch: Number(fp[1]), claim: fp[2] };
         startSessions(msg);
         break;
       }
@@ -149,8 +161,7 @@ parent.onMessage((msg) => {
         const b = msg.type === 'batch' ? prepareBatch(msg.id, msg.items) : { id: msg.id, rows: [], bad: [] };
         held.set(b.id, b);
         received++;
-        // Test hook: die the hard way while holding work, to exercise the coordinator's retry path.
-        if (failpoint && failpoint.host === hostIndex && failpoint.batch === received) process.kill(process.pid, 'SIGKILL');
+        if (failpoint && failpoint.batch === received) dieIfFirst(failpoint.claim);
         if (msg.type === 'batch' && !b.rows.length) finish(b.id, [], 0);
         else queue.push(b);
         pump();

@@ -38,10 +38,6 @@ const DESCR: Record<string, { dtype: NpyDtype; type: DataType }> = {
 };
 const DTYPE_TO_DESCR = Object.fromEntries(Object.entries(DESCR).map(([k, v]) => [v.dtype, k])) as Record<NpyDtype, string>;
 
-export function npyDataType(dtype: NpyDtype): DataType {
-  return DESCR[DTYPE_TO_DESCR[dtype]].type;
-}
-
 /** The npy dtype name for an ORT / IR tensor type name ('float32', 'uint8', ...), if npy can hold it. */
 export function asNpyDtype(name: string): NpyDtype | undefined {
   return name in DTYPE_TO_DESCR ? (name as NpyDtype) : undefined;

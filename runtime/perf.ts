@@ -4,6 +4,7 @@
  * queue. Throughput counts samples over the measured window (first call handed out -> last one back);
  * latency is the wall time of each run() call inside its session thread.
  */
+import { InternalError } from '../builders/errors.js';
 import { Interrupted, type Pool } from './pool.js';
 import { cores, startPool, withInterrupt, type RunSettings } from './start.js';
 
@@ -104,6 +105,8 @@ export async function runPerf(s: RunSettings, o: PerfOptions): Promise<PerfRepor
           onLost: () => {},
         },
       );
+      // A measurement with a worker gone is not one: say so rather than report it.
+      if (pool.deaths.length) throw new InternalError(`performance run aborted: ${pool.deaths[0]}`);
       const seconds = (tEnd - t0) / 1000;
       const runs = latencies.length;
       const samples = runs * input.batch;

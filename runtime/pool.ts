@@ -61,6 +61,8 @@ interface HostState {
 
 export class Pool {
   readonly hosts: HostState[] = [];
+  /** Why each host that died unexpectedly died. */
+  readonly deaths: string[] = [];
   private model?: ModelInfo;
   private plan?: Plan;
   private source?: WorkSource;
@@ -112,7 +114,7 @@ export class Pool {
     this.hosts.push(h);
     link.onMessage((m) => this.onMessage(h, m));
     link.onExit((how) => this.onExit(h, how));
-    link.send({ type: 'init', hostIndex: index, modelPath: this.opts.modelPath, sessions: this.opts.instances, threads: this.opts.threads, spin: this.opts.spin });
+    link.send({ type: 'init', modelPath: this.opts.modelPath, sessions: this.opts.instances, threads: this.opts.threads, spin: this.opts.spin });
   }
 
   private onMessage(h: HostState, m: FromHost): void {
@@ -159,6 +161,7 @@ export class Pool {
       return;
     }
     const why = `worker process ${h.index} (pid ${h.link.pid}) died: ${how}`;
+    this.deaths.push(why);
     let retried = 0;
     for (const unit of h.inflight.values()) {
       if (unit.attempts < 1 && live.length) {

@@ -8,16 +8,8 @@
  */
 import { RebakeError } from '../builders/errors.js';
 import type { ResizeType, VdspParams } from '../builders/config/types.js';
-import { LETTERBOX_PAD, planFor, type PreprocessPlan } from '../builders/preprocess/plan.js';
+import { LETTERBOX_PAD, planFor, type PreprocessPlan, type Window } from '../builders/preprocess/plan.js';
 import { cvAxis, linearAxis, pillowAxis, PILLOW_BITS, roundHalfEven } from '../builders/preprocess/tables.js';
-
-/** A rectangle of the resized image: rows y..y+h, columns x..x+w. */
-export interface Window {
-  x: number;
-  y: number;
-  w: number;
-  h: number;
-}
 
 /**
  * Resize uint8 planar [c,h,w] to [c,oh,ow] and return only `win` of the result ([c,win.h,win.w]); the whole
@@ -71,44 +63,42 @@ function resizeCv(src: Uint8Array, c: number, h: number, w: number, oh: number, 
     a0[x] = cx.w0[wd.x + x];
     a1[x] = cx.w1[wd.x + x];
   }
-  // Two horizontally filtered source rows, reused while consecutive output rows share them.
-  let bufA = new Int32Array(n);
-  let bufB = new Int32Array(n);
-  const filter = (buf: Int32Array, plane: number, row: number) => {
-    const base = plane + row * w;
-    for (let x = 0; x < n; x++) buf[x] = src[base + xi0[x]] * a0[x] + src[base + xi1[x]] * a1[x];
-  };
+  // Two slots of horizontally filtered source rows, stored as S >> 4 and reused while consecutive output
+  // rows share a source row.
+  const rows = new Int32Array(2 * n);
   for (let ch = 0; ch < c; ch++) {
     const plane = ch * h * w;
     let idA = -1;
     let idB = -1;
+    let offA = 0;
+    let offB = n;
     for (let y = 0; y < wd.h; y++) {
       const oy = wd.y + y;
       const r0 = Math.min(Math.max(cy.i0[oy], 0), h - 1);
       const r1 = Math.min(Math.max(cy.i0[oy] + 1, 0), h - 1);
       if (idA !== r0) {
         if (idB === r0) {
-          [bufA, bufB] = [bufB, bufA];
-          [idA, idB] = [idB, idA];
+          [offA, offB, idA, idB] = [offB, offA, idB, idA];
         } else {
-          filter(bufA, plane, r0);
+          const base = plane + r0 * w;
+          for (let x = 0; x < n; x++) rows[offA + x] = (src[base + xi0[x]] * a0[x] + src[base + xi1[x]] * a1[x]) >> 4;
           idA = r0;
         }
       }
-      let s1 = bufA;
+      let off1 = offA;
       if (r1 !== r0) {
         if (idB !== r1) {
-          filter(bufB, plane, r1);
+          const base = plane + r1 * w;
+          for (let x = 0; x < n; x++) rows[offB + x] = (src[base + xi0[x]] * a0[x] + src[base + xi1[x]] * a1[x]) >> 4;
           idB = r1;
         }
-        s1 = bufB;
+        off1 = offB;
       }
-      const s0 = bufA;
       const b0 = cy.w0[oy];
       const b1 = cy.w1[oy];
       const o = (ch * wd.h + y) * n;
       for (let x = 0; x < n; x++) {
-        const v = ((((s0[x] >> 4) * b0) >> 16) + (((s1[x] >> 4) * b1) >> 16) + 2) >> 2;
+        const v = (((rows[offA + x] * b0) >> 16) + ((rows[off1 + x] * b1) >> 16) + 2) >> 2;
         dst[o + x] = v > 255 ? 255 : v;
       }
     }

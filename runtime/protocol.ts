@@ -68,7 +68,7 @@ export interface BadItem {
 }
 
 export type ToHost =
-  | { type: 'init'; hostIndex: number; modelPath: string; sessions: number; threads: number; spin: boolean }
+  | { type: 'init'; modelPath: string; sessions: number; threads: number; spin: boolean }
   | { type: 'plan'; plan: Plan }
   | { type: 'batch'; id: number; items: WorkItem[] }
   | { type: 'ticket'; id: number }

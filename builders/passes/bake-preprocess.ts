@@ -104,7 +104,7 @@ function dropIfUnused(g: Graph, name: string | undefined): void {
   if (name && g.initializers.has(name) && g.useCount(name) === 0 && !g.isGraphInput(name)) g.removeInitializer(name);
 }
 
-/** Fold channel swap and scale (and the mean, when no Conv pads) into the Convs; returns the mean steps. */
+/** Fold channel swap and scale (and the mean, when no Conv pads) into the Convs; says whether the mean went into the biases. */
 function foldIntoConvs(g: Graph, convs: ConvInfo[], plan: PreprocessPlan, perm: number[]): { meanInBias: boolean } {
   const subRaw = perm.map((p) => plan.sub[p]);
   const hasMean = subRaw.some((s) => s !== 0);
@@ -189,9 +189,9 @@ function run(model: Model, ctx: PassContext): PassReport {
   const cr = plan.crop;
   place({
     step: 'crop',
-    placement: geo.nodes.crop ? 'graph' : 'none',
-    nodes: geo.nodes.crop ?? [],
-    detail: cr ? `${cr.w}x${cr.h} at x ${cr.x}, y ${cr.y}` : 'no crop (the output is the whole resized image)',
+    placement: cr ? 'graph' : 'none',
+    nodes: (geo.cropInResize ? geo.nodes.resize : geo.nodes.crop) ?? [],
+    detail: cr ? `${cr.w}x${cr.h} at x ${cr.x}, y ${cr.y}${geo.cropInResize ? ' (the resize resamples only this window)' : ''}` : 'no crop (the output is the whole resized image)',
   });
 
   const perm = plan.swap ? [2, 1, 0] : [0, 1, 2];

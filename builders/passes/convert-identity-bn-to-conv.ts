@@ -5,7 +5,7 @@
  * Before: s = Conv_a(x) + Conv_b(x) + BN(x)      After: s = Conv_a(x) + Conv_b(x) + Conv_id(x)
  * Conditions: BN(x)'s only reader is a sum (Add/Sum tree, any nesting) that also adds at least one Conv
  *   reading the same x, whose output is read only by that sum; those sibling convs agree on group and
- *   dilation, have stride 1 and map C channels to C (C = the BN's channel count); the BN is in inference
+ *   dilation (of their kernels wider than 1), have stride 1 and map C channels to C (C = the BN's channel count); the BN is in inference
  *   mode with constant parameters.
  * Math: with s = gamma / sqrt(var + epsilon) and t = beta - mean * s, BN(x)[c] = s[c] * x[c] + t[c].
  *   Conv_id: kernel 3x3 (per spatial dim), dilation d and pads d of the siblings, stride 1, group g of
@@ -15,7 +15,7 @@
 import type { Graph, Node } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { DataType } from '../ir/tensor.js';
-import { bnAffine, convInfo, isSum, sumRoot, sumTerms, type ConvInfo } from './lib/conv.js';
+import { bnAffine, convInfo, dilationsAgree, identityKernel, isSum, mergedDilations, subgraphGuard, sumRoot, sumTerms, type ConvInfo } from './lib/conv.js';
 import type { Pass, PassReport } from './pass.js';
 
 const IDENTITY_KERNEL = 3;
@@ -49,8 +49,9 @@ function convert(g: Graph, bn: Node): Node | string {
   if (typeof siblings === 'string') return siblings;
   const ref = siblings[0];
   const sp = ref.kernel.length;
+  const dilations = mergedDilations(ref, siblings);
   for (const c of siblings) {
-    if (c.group !== ref.group || c.dilations.join() !== ref.dilations.join() || c.kernel.length !== sp) {
+    if (c.group !== ref.group || c.kernel.length !== sp || !dilationsAgree(c, dilations)) {
       return `sibling convs ${ref.node.name} and ${c.node.name} differ in group, dilation or rank`;
     }
     if (c.strides.some((s) => s !== 1)) return `sibling Conv ${c.node.name} has strides [${c.strides}], an identity branch needs stride 1`;
@@ -62,13 +63,9 @@ function convert(g: Graph, bn: Node): Node | string {
     return `${C} channels, but sibling Conv ${ref.node.name} maps ${ref.inPerGroup * ref.group} to ${ref.outChannels} channels`;
   }
 
-  const cg = C / ref.group;
-  const vol = IDENTITY_KERNEL ** sp;
-  const centre = (vol - 1) / 2;
-  const w = new Float32Array(C * cg * vol);
-  for (let o = 0; o < C; o++) w[(o * cg + (o % cg)) * vol + centre] = affine.scale[o];
+  const w = identityKernel(affine.scale, ref.group, sp, IDENTITY_KERNEL);
   const kernel = new Array<number>(sp).fill(IDENTITY_KERNEL);
-  const wName = g.addInitializer(`${bn.name}.identity_weight`, DataType.FLOAT, [C, cg, ...kernel], w);
+  const wName = g.addInitializer(`${bn.name}.identity_weight`, DataType.FLOAT, [C, C / ref.group, ...kernel], w);
   const bName = g.addInitializer(`${bn.name}.identity_bias`, DataType.FLOAT, [C], Float32Array.from(affine.shift));
   const y = bn.outputs[0];
   const x = bn.inputs[0];
@@ -78,7 +75,7 @@ function convert(g: Graph, bn: Node): Node | string {
     opType: 'Conv',
     inputs: [x, wName, bName],
     outputs: [y],
-    attrs: { kernel_shape: kernel, strides: new Array(sp).fill(1), dilations: ref.dilations, pads: [...ref.dilations, ...ref.dilations], group: ref.group },
+    attrs: { kernel_shape: kernel, strides: new Array(sp).fill(1), dilations, pads: [...dilations, ...dilations], group: ref.group },
   });
 }
 
@@ -89,6 +86,8 @@ export const convertIdentityBnToConv: Pass = {
   run(model: Model): PassReport {
     const g = model.graph;
     const report: PassReport = { changes: [], skipped: [] };
+    const guard = subgraphGuard(g);
+    if (guard) return { changes: [], skipped: [guard] };
     for (const bn of g.nodes) {
       if (bn.opType !== 'BatchNormalization' || bn.domain !== '') continue;
       const name = bn.name;

@@ -17,6 +17,7 @@ import { attrInt, attrInts, type Graph, type Node } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import { inferShapes, type Shape } from '../ir/shapes.js';
 import { DataType, toNumbers } from '../ir/tensor.js';
+import { subgraphGuard } from './lib/conv.js';
 import type { Pass, PassReport } from './pass.js';
 
 /** One element of an integer shape vector: known, or dim `axis` of tensor `of`. */
@@ -183,6 +184,8 @@ export const foldConstants: Pass = {
   run(model: Model): PassReport {
     const g = model.graph;
     const report: PassReport = { changes: [], skipped: [] };
+    const guard = subgraphGuard(g);
+    if (guard) return { changes: [], skipped: [guard] };
     const constants = constantsToInitializers(g);
     if (constants) report.changes.push(`${constants} Constant node(s) -> initializers`);
     const identities = bypassConstantIdentities(g);

@@ -11,7 +11,7 @@
  */
 import type { Graph, Node } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
-import { bnAffine, convInfo, ownedWeight, replaceConvWeight, setConvBias } from './lib/conv.js';
+import { bnAffine, convInfo, ownedWeight, replaceConvWeight, setConvBias, subgraphGuard } from './lib/conv.js';
 import type { Pass, PassReport } from './pass.js';
 
 /** w[o, ...] *= scale[o], in place (one running index: V8 runs this form about twice as fast). */
@@ -58,6 +58,8 @@ export const fuseBnIntoConv: Pass = {
   run(model: Model): PassReport {
     const g = model.graph;
     const report: PassReport = { changes: [], skipped: [] };
+    const guard = subgraphGuard(g);
+    if (guard) return { changes: [], skipped: [guard] };
     for (const bn of g.nodes) {
       if (bn.opType !== 'BatchNormalization' || bn.domain !== '') continue;
       const conv = g.producer(bn.inputs[0])?.name;

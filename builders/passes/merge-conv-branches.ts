@@ -6,8 +6,9 @@
  * (addition with broadcasting is associative and commutative). Terms that are not mergeable convs stay,
  * added to the merged conv by a chain of Adds ending in the sum's original output name.
  * Conditions per merged conv: its output is read only by the sum; constant float32 weights (and bias);
- *   same input, strides, dilations, group, output channels and input channels per group as the
- *   reference (the conv with the largest kernel); explicit pads (or auto_pad=VALID). A constant term c
+ *   same input, strides, group, output channels and input channels per group as the
+ *   reference (the conv with the largest kernel), same dilation along every dim where both kernels are
+ *   wider than 1; explicit pads (or auto_pad=VALID). A constant term c
  *   joins when it broadcasts per output channel ([], [1], [M,1,1], [1,M,1,1], ...).
  * Math: the merged kernel has, per spatial dim, the largest size K; each kernel k is zero-padded into it
  *   centred on the reference, at offset o = (P - p_k) / d where P = p_ref + (K - k_ref) div 2 * d (p =
@@ -18,7 +19,7 @@
  */
 import { type Graph, type Node } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
-import { addKernelInto, convInfo, isSumRoot, ownedWeight, replaceConvWeight, setConvBias, sumTerms, type ConvInfo } from './lib/conv.js';
+import { addKernelInto, convInfo, dilationsAgree, isSumRoot, mergedDilations, ownedWeight, replaceConvWeight, setConvBias, subgraphGuard, sumTerms, type ConvInfo } from './lib/conv.js';
 import type { Pass, PassReport } from './pass.js';
 
 interface Aligned {
@@ -29,6 +30,7 @@ interface Aligned {
 interface Plan {
   ref: ConvInfo;
   kernel: number[];
+  dilations: number[];
   padsBegin: number[];
   padsEnd: number[];
   members: Aligned[];
@@ -41,22 +43,26 @@ function plan(convs: ConvInfo[]): { plan: Plan; rejected: string[] } {
   const ref = convs.reduce((best, c) => (vol(c) > vol(best) && c.kernel.length === best.kernel.length ? c : best), convs[0]);
   const sp = ref.kernel.length;
   const rejected: string[] = [];
-  const compatible = convs.filter((c) => {
+  const basic = convs.filter((c) => {
     const why =
       c.kernel.length !== sp ? `rank ${c.kernel.length + 2}, not ${sp + 2}` :
       c.strides.join() !== ref.strides.join() ? `strides [${c.strides}], not [${ref.strides}]` :
-      c.dilations.join() !== ref.dilations.join() ? `dilations [${c.dilations}], not [${ref.dilations}]` :
       c.group !== ref.group ? `group ${c.group}, not ${ref.group}` :
       c.outChannels !== ref.outChannels || c.inPerGroup !== ref.inPerGroup ? `weight [${c.weight.dims}] vs [${ref.weight.dims}]` : '';
     if (why) rejected.push(`Conv ${c.node.name} not merged with ${ref.node.name}: ${why}`);
     return !why;
   });
+  const dilations = mergedDilations(ref, basic);
+  const compatible = basic.filter((c) => {
+    const ok = dilationsAgree(c, dilations);
+    if (!ok) rejected.push(`Conv ${c.node.name} not merged with ${ref.node.name}: dilations [${c.dilations}], not [${dilations}]`);
+    return ok;
+  });
   const kernel = ref.kernel.map((_, d) => Math.max(...compatible.map((c) => c.kernel[d])));
-  const padsBegin = ref.kernel.map((k, d) => ref.padsBegin[d] + Math.floor((kernel[d] - k) / 2) * ref.dilations[d]);
-  const offsets = (c: ConvInfo) => c.kernel.map((_, d) => (padsBegin[d] - c.padsBegin[d]) / c.dilations[d]);
-  const endPad = (c: ConvInfo, off: number[]) => c.kernel.map((k, d) => c.padsEnd[d] + (kernel[d] - k - off[d]) * c.dilations[d]);
-  const refOffset = offsets(ref);
-  const padsEnd = endPad(ref, refOffset);
+  const padsBegin = ref.kernel.map((k, d) => ref.padsBegin[d] + Math.floor((kernel[d] - k) / 2) * dilations[d]);
+  const offsets = (c: ConvInfo) => c.kernel.map((_, d) => (padsBegin[d] - c.padsBegin[d]) / dilations[d]);
+  const endPad = (c: ConvInfo, off: number[]) => c.kernel.map((k, d) => c.padsEnd[d] + (kernel[d] - k - off[d]) * dilations[d]);
+  const padsEnd = endPad(ref, offsets(ref));
   const members: Aligned[] = [];
   for (const c of compatible) {
     const off = offsets(c);
@@ -65,7 +71,7 @@ function plan(convs: ConvInfo[]): { plan: Plan; rejected: string[] } {
       rejected.push(`Conv ${c.node.name} not merged with ${ref.node.name}: pads [${c.padsBegin},${c.padsEnd}] of its ${c.kernel.join('x')} kernel do not align with pads [${ref.padsBegin},${ref.padsEnd}] of ${ref.kernel.join('x')}`);
     } else members.push({ conv: c, offset: off });
   }
-  return { plan: { ref, kernel, padsBegin, padsEnd, members, constants: [] }, rejected };
+  return { plan: { ref, kernel, dilations, padsBegin, padsEnd, members, constants: [] }, rejected };
 }
 
 /** A float constant term that adds one value per output channel of a rank-`rank` conv output with M channels. */
@@ -97,6 +103,7 @@ function apply(g: Graph, p: Plan): Set<string> {
   setConvBias(g, ref.node, Float32Array.from(bias));
   ref.node.attrs.kernel_shape = { kind: 'ints', value: kernel };
   ref.node.attrs.pads = { kind: 'ints', value: [...p.padsBegin, ...p.padsEnd] };
+  ref.node.attrs.dilations = { kind: 'ints', value: p.dilations };
   delete ref.node.attrs.auto_pad;
   const gone = new Set<string>(p.constants.map((c) => c.value));
   for (const { conv } of p.members) {
@@ -128,7 +135,7 @@ function mergeSum(g: Graph, root: Node, report: PassReport): void {
   }
   // Constant terms become bias of the first merged conv, or of a lone conv when they are all there is to fold.
   const lone = [...byInput.values()].find((cs) => cs.length === 1)?.[0];
-  const target = plans[0] ?? (lone ? { ref: lone, kernel: lone.kernel, padsBegin: lone.padsBegin, padsEnd: lone.padsEnd, members: [{ conv: lone, offset: lone.kernel.map(() => 0) }], constants: [] } : undefined);
+  const target = plans[0] ?? (lone ? { ref: lone, kernel: lone.kernel, dilations: lone.dilations, padsBegin: lone.padsBegin, padsEnd: lone.padsEnd, members: [{ conv: lone, offset: lone.kernel.map(() => 0) }], constants: [] } : undefined);
   if (target) {
     for (const t of terms) {
       const data = channelConstant(g, t, target.ref.kernel.length + 2, target.ref.outChannels);
@@ -170,6 +177,8 @@ export const mergeConvBranches: Pass = {
   run(model: Model): PassReport {
     const g = model.graph;
     const report: PassReport = { changes: [], skipped: [] };
+    const guard = subgraphGuard(g);
+    if (guard) return { changes: [], skipped: [guard] };
     for (const root of g.nodes.filter((n) => isSumRoot(g, n))) mergeSum(g, root, report);
     return report;
   },

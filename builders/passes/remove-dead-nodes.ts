@@ -9,6 +9,7 @@
  *   chains in one sweep.
  */
 import type { Model } from '../ir/model.js';
+import { subgraphGuard } from './lib/conv.js';
 import type { Pass, PassReport } from './pass.js';
 
 export const removeDeadNodes: Pass = {
@@ -18,6 +19,8 @@ export const removeDeadNodes: Pass = {
   run(model: Model): PassReport {
     const g = model.graph;
     const report: PassReport = { changes: [], skipped: [] };
+    const guard = subgraphGuard(g);
+    if (guard) return { changes: [], skipped: [guard] };
     const removed = new Map<string, number>();
     for (const n of g.topoSort().reverse()) {
       if (n.outputs.some((o) => o !== '' && g.useCount(o) > 0)) continue;

@@ -14,6 +14,14 @@ import type { ResizeType, VdspParams } from '../config/types.js';
 
 export const LETTERBOX_PAD = 114;
 
+/** A rectangle of an image: rows y..y+h-1, columns x..x+w-1. */
+export interface Window {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
 export interface ResizeStep {
   kind: ResizeType;
   fromH: number;
@@ -30,7 +38,7 @@ export interface PreprocessPlan {
   /** Letterbox border around the resized image, filled with LETTERBOX_PAD. */
   pad?: { top: number; left: number; bottom: number; right: number };
   /** Crop window in the resized image; absent when it is the whole image. */
-  crop?: { x: number; y: number; w: number; h: number };
+  crop?: Window;
   outH: number;
   outW: number;
   /** Reverse the channel order (BGR2RGB and RGB2BGR are the same permutation). */

@@ -39,9 +39,10 @@ beforeAll(() => {
 describe('a worker process killed with SIGKILL', () => {
   it('with another process alive: its batches are retried there and the run completes', () => {
     const out = path.join(dir, 'out-retry');
-    const r = cli(['run', '-m', model, '--datalist', list, '--path_output', out, '-b', '2', '-p', '2'], { env: { REBAKE_FAILPOINT: 'kill-host:0:2' } });
-    // It dies on receiving its second batch; whether its first was already done is a race, hence [12].
-    expect(r.stderr).toMatch(/rebake: warning: worker process 0 \(pid \d+\) died: SIGKILL; ([12]) of its \1 unfinished batch\(es\) will be retried on the 1 other worker process\(es\)/);
+    const once = path.join(dir, 'killed-once-a');
+    const r = cli(['run', '-m', model, '--datalist', list, '--path_output', out, '-b', '2', '-p', '2'], { env: { REBAKE_FAILPOINT: `kill-host:2:${once}` } });
+    // The first host to get its second batch dies; whether its first was already done is a race, hence [12].
+    expect(r.stderr).toMatch(/rebake: warning: worker process [01] \(pid \d+\) died: SIGKILL; ([12]) of its \1 unfinished batch\(es\) will be retried on the 1 other worker process\(es\)/);
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('60 outputs written');
     expectClean(out);
@@ -52,7 +53,7 @@ describe('a worker process killed with SIGKILL', () => {
 
   it('alone: the run ends non-zero naming the lost inputs; --resume then completes it, equal to an uninterrupted run', () => {
     const out = path.join(dir, 'out-lost');
-    const r = cli(['run', '-m', model, '--datalist', list, '--path_output', out, '-b', '2'], { env: { REBAKE_FAILPOINT: 'kill-host:0:2' } });
+    const r = cli(['run', '-m', model, '--datalist', list, '--path_output', out, '-b', '2'], { env: { REBAKE_FAILPOINT: `kill-host:2:${path.join(dir, 'killed-once-b')}` } });
     expect(r.status).toBe(1);
     const notRun = lines(r.stderr).filter((l) => l.startsWith('rebake: not run: '));
     // It died on receiving its second batch (inputs 2, 3); its first (0, 1) may or may not have come back.

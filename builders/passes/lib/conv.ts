@@ -108,11 +108,36 @@ export function convInfo(g: Graph, n: Node): ConvInfo | string {
   };
 }
 
+/**
+ * Nonzero positions of the identity kernels convert-identity-bn-to-conv makes (one tap per output channel
+ * in a kernel of C * C/g * 9 floats), so merging one into its siblings does not read, and page in, tens of
+ * megabytes of zeros. An entry is dropped when its kernel is handed out for writing (ownedWeight).
+ */
+const sparseTaps = new WeakMap<Float32Array, Int32Array>();
+
+/** [C, C/group, 3...] with kernel[o, o mod (C/group), centre] = scale[o], zero elsewhere. */
+export function identityKernel(scale: Float64Array, group: number, spatialRank: number, size: number): Float32Array {
+  const c = scale.length;
+  const cg = c / group;
+  const vol = size ** spatialRank;
+  const centre = (vol - 1) / 2;
+  const w = new Float32Array(c * cg * vol);
+  const taps = new Int32Array(c);
+  for (let o = 0; o < c; o++) {
+    taps[o] = (o * cg + (o % cg)) * vol + centre;
+    w[taps[o]] = scale[o];
+  }
+  sparseTaps.set(w, taps);
+  return w;
+}
+
 /** The conv's weight data when this node alone reads that initializer, so it may be overwritten in place. */
 export function ownedWeight(g: Graph, c: ConvInfo): Float32Array | undefined {
   const init = g.initializers.get(c.weightName);
   const owned = init !== undefined && init.data instanceof Float32Array && !g.isGraphInput(c.weightName) && g.useCount(c.weightName) === 1;
-  return owned ? (init.data as Float32Array) : undefined;
+  if (!owned) return undefined;
+  sparseTaps.delete(init.data as Float32Array);
+  return init.data as Float32Array;
 }
 
 /** Point a conv at new weight data, as a new initializer. */
@@ -125,6 +150,31 @@ export function replaceConvWeight(g: Graph, conv: Node, dims: number[], data: Fl
 export function setConvBias(g: Graph, conv: Node, bias: Float32Array): void {
   const name = g.addInitializer(`${conv.name}.bias`, DataType.FLOAT, [bias.length], bias);
   g.setInput(conv, 2, null, name);
+}
+
+/**
+ * The dilation per spatial dim of convs to be merged around `ref`: a dim where a kernel has size 1 reads the
+ * same pixel whatever its dilation, so only the kernels wider than 1 decide (and must agree: dilationsAgree).
+ */
+export function mergedDilations(ref: ConvInfo, convs: ConvInfo[]): number[] {
+  return ref.kernel.map((k, d) => (k > 1 ? ref.dilations[d] : convs.find((c) => c.kernel[d] > 1)?.dilations[d] ?? 1));
+}
+
+export function dilationsAgree(c: ConvInfo, dilations: number[]): boolean {
+  return c.kernel.every((k, d) => k === 1 || c.dilations[d] === dilations[d]);
+}
+
+/**
+ * Why a graph-rewriting pass must leave this graph alone, if it must: a subgraph (If, Loop, Scan body)
+ * may read outer values by name, which the IR's use counts do not see.
+ */
+export function subgraphGuard(g: Graph): string | undefined {
+  const n = g.nodes.find((x) => Object.values(x.attrs).some((a) => {
+    if (a.kind !== 'opaque') return false;
+    const v = a.value as { g?: unknown; graphs?: unknown[] };
+    return !!v.g || !!v.graphs?.length;
+  }));
+  return n && `${n.opType} ${n.name} has a subgraph, which may read values by name: graph left unchanged`;
 }
 
 /** Add and Sum nodes (without the pre-opset-7 broadcast attributes) are sums whose terms may be regrouped. */
@@ -179,7 +229,9 @@ export function addKernelInto(acc: Float32Array, accKernel: number[], w: Float32
   const planes = w.length / wVol;
   if (planes * accVol !== acc.length) throw new Error(`addKernelInto: ${w.length} weights do not fit ${acc.length}`);
   if (wVol === accVol) {
-    addSkippingZeros(acc, w);
+    const taps = sparseTaps.get(w);
+    if (taps) for (const i of taps) acc[i] += w[i];
+    else for (let i = 0; i < acc.length; i++) acc[i] += w[i];
     return;
   }
   // Where each spatial tap of w lands inside one acc plane.
@@ -203,21 +255,3 @@ export function addKernelInto(acc: Float32Array, accKernel: number[], w: Float32
   }
 }
 
-/**
- * acc += w. Identity kernels are almost all zeros (one tap per output channel), so pairs of floats are
- * tested as one float64: a pair reads as 0 only if both are +0 (or the second is -0, which adds nothing).
- */
-function addSkippingZeros(acc: Float32Array, w: Float32Array): void {
-  const n = w.length;
-  if (w.byteOffset % 8 !== 0) {
-    for (let i = 0; i < n; i++) acc[i] += w[i];
-    return;
-  }
-  const pairs = new Float64Array(w.buffer, w.byteOffset, n >> 1);
-  for (let p = 0; p < pairs.length; p++) {
-    if (pairs[p] === 0) continue;
-    acc[2 * p] += w[2 * p];
-    acc[2 * p + 1] += w[2 * p + 1];
-  }
-  if (n & 1) acc[n - 1] += w[n - 1];
-}
