@@ -97,8 +97,26 @@ export function formatStats(title: string, s: ModelStats): string {
   lines.push(`  nodes   ${s.nodes}: ${Object.entries(s.ops).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   lines.push(`  params  ${s.params.toLocaleString('en-US')} (${(s.params / 1e6).toFixed(2)} M)`);
   lines.push(`  MACs    ${s.macs.toLocaleString('en-US')} (${(s.macs / 1e9).toFixed(3)} G) at batch 1`);
-  if (s.preprocess !== undefined) lines.push(`  preprocessing baked in: ${typeof s.preprocess === 'string' ? s.preprocess : JSON.stringify(s.preprocess)}`);
+  if (s.preprocess !== undefined) lines.push(...formatPreprocess(s.preprocess));
   return lines.join('\n');
+}
+
+interface PreprocessRecord {
+  vdsp_params?: string;
+  op_type?: string;
+  steps?: { step: string; placement: string; nodes: string[]; detail: string }[];
+}
+
+/** One line per baked preprocessing step: where it went (graph nodes, folded into weights, or nothing to do). */
+function formatPreprocess(p: unknown): string[] {
+  const rec = p as PreprocessRecord;
+  if (typeof p !== 'object' || !Array.isArray(rec.steps)) return [`  preprocessing baked in: ${JSON.stringify(p)}`];
+  const lines = [`  preprocessing baked in from ${rec.vdsp_params ?? '?'} (${rec.op_type ?? '?'}):`];
+  for (const st of rec.steps) {
+    const where = st.placement === 'graph' ? `in the graph: ${st.nodes.join(', ')}` : st.placement === 'folded' ? 'folded' : 'nothing to do';
+    lines.push(`    ${st.step.padEnd(12)} ${where}; ${st.detail}`);
+  }
+  return lines;
 }
 
 export function formatLayers(s: ModelStats): string {

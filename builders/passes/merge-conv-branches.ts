@@ -134,8 +134,8 @@ function mergeSum(g: Graph, root: Node, report: PassReport): void {
     if (r.plan.members.length >= 2) plans.push(r.plan);
   }
   // Constant terms become bias of the first merged conv, or of a lone conv when they are all there is to fold.
-  const lone = [...byInput.values()].find((cs) => cs.length === 1)?.[0];
-  const target = plans[0] ?? (lone ? { ref: lone, kernel: lone.kernel, dilations: lone.dilations, padsBegin: lone.padsBegin, padsEnd: lone.padsEnd, members: [{ conv: lone, offset: lone.kernel.map(() => 0) }], constants: [] } : undefined);
+  const lone = [...byInput.values()].find((cs) => cs.length === 1);
+  const target = plans[0] ?? (lone && plan(lone).plan);
   if (target) {
     for (const t of terms) {
       const data = channelConstant(g, t, target.ref.kernel.length + 2, target.ref.outChannels);

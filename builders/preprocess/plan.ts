@@ -9,7 +9,7 @@
  * nh = min(OH, floor(H*s + 0.5)), both >= 1; resize to nw x nh; pad to OW x OH with LETTERBOX_PAD (114, the
  * YOLO grey) at top = (OH-nh) div 2, left = (OW-nw) div 2, the remainder at the bottom/right.
  */
-import { RebakeError } from '../errors.js';
+import { InternalError, RebakeError } from '../errors.js';
 import type { ResizeType, VdspParams } from '../config/types.js';
 
 export const LETTERBOX_PAD = 114;
@@ -70,12 +70,6 @@ function normalization(vdsp: VdspParams, file: string): { sub: Triple; mul: Trip
   const c = vdsp.OpConfig;
   const mean = c.Mean as Triple;
   const std = c.Std as Triple;
-  const usesStd = c.NormaType === 'DIV255_MINUSMEAN_DIVSTD' || c.NormaType === 'MINUSMEAN_DIVSTD';
-  if (usesStd) {
-    std.forEach((s, i) => {
-      if (!(s > 0)) throw new RebakeError('VDSP_STD', `Std must be > 0 for ${c.NormaType}, got ${s}`, { file, path: `OpConfig.Std[${i}]` });
-    });
-  }
   switch (c.NormaType) {
     case 'DIV255_MINUSMEAN_DIVSTD':
       return { sub: mean.map((m) => 255 * m) as Triple, mul: std.map((s) => 1 / (255 * s)) as Triple, formula: '(x/255 - mean)/std' };
@@ -88,7 +82,7 @@ function normalization(vdsp: VdspParams, file: string): { sub: Triple; mul: Trip
     case 'DIV1275_MINUSONE':
       return { sub: [127.5, 127.5, 127.5], mul: [1 / 127.5, 1 / 127.5, 1 / 127.5], formula: 'x/127.5 - 1' };
     default:
-      throw new RebakeError('VDSP_ENUM', `unknown NormaType "${c.NormaType as string}"`, { file, path: 'OpConfig.NormaType' });
+      throw new InternalError(`unvalidated NormaType "${c.NormaType as string}" from ${file}`);
   }
 }
 
@@ -99,12 +93,6 @@ export function planFor(vdsp: VdspParams, h: number, w: number, file = 'vdsp par
   if (c.IimageFormat !== 'RGB_PLANAR') {
     throw new RebakeError('VDSP_UNSUPPORTED', `IimageFormat ${c.IimageFormat} is not supported; images are uint8 RGB planar [3,H,W] (RGB_PLANAR)`, at('IimageFormat'));
   }
-  if (!['BILINEAR_CV', 'BILINEAR_PILLOW', 'BILINEAR'].includes(c.ResizeType)) {
-    throw new RebakeError('VDSP_ENUM', `unknown ResizeType "${c.ResizeType}" (expected BILINEAR_CV, BILINEAR_PILLOW or BILINEAR)`, at('ResizeType'));
-  }
-  if (!['NO_CHANGE', 'BGR2RGB', 'RGB2BGR'].includes(c.ColorCvtCode)) {
-    throw new RebakeError('VDSP_ENUM', `unknown ColorCvtCode "${c.ColorCvtCode}" (expected NO_CHANGE, BGR2RGB or RGB2BGR)`, at('ColorCvtCode'));
-  }
   const outH = c.OimageHeight;
   const outW = c.OimageWidth;
   const resizeTo = (toH: number, toW: number): ResizeStep | undefined =>
@@ -113,23 +101,16 @@ export function planFor(vdsp: VdspParams, h: number, w: number, file = 'vdsp par
   const base = { inH: h, inW: w, outH, outW, swap: c.ColorCvtCode !== 'NO_CHANGE', sub: norm.sub, mul: norm.mul, normFormula: norm.formula };
   switch (vdsp.OpType) {
     case 'FUSION_OP_RGB_RESIZE_CVTCOLOR_CROP_NORM_TENSOR': {
-      const rh = c.ResizeHeight;
-      const rw = c.ResizeWidth;
-      const cx = c.CropX;
-      const cy = c.CropY;
-      if (rh === undefined || rw === undefined || cx === undefined || cy === undefined) {
-        const missing = (['ResizeWidth', 'ResizeHeight', 'CropX', 'CropY'] as const).find((k) => c[k] === undefined)!;
-        throw new RebakeError('VDSP_MISSING_KEY', `${vdsp.OpType} needs ${missing}`, at(missing));
-      }
-      if (cx + outW > rw) throw new RebakeError('VDSP_CROP', `crop ${cx}+${outW} goes past the resized width ${rw}`, at('CropX'));
-      if (cy + outH > rh) throw new RebakeError('VDSP_CROP', `crop ${cy}+${outH} goes past the resized height ${rh}`, at('CropY'));
+      // loadVdspParams guarantees the crop keys and a crop inside the resized image.
+      const rh = c.ResizeHeight!;
+      const rw = c.ResizeWidth!;
+      const cx = c.CropX!;
+      const cy = c.CropY!;
+      if (cx + outW > rw || cy + outH > rh) throw new InternalError(`unvalidated crop from ${file}`);
       const whole = cx === 0 && cy === 0 && outW === rw && outH === rh;
       return { ...base, resize: resizeTo(rh, rw), crop: whole ? undefined : { x: cx, y: cy, w: outW, h: outH } };
     }
     case 'FUSION_OP_RGB_RESIZE_CVTCOLOR_NORM_TENSOR':
-      if ((c.ResizeWidth !== undefined && c.ResizeWidth !== outW) || (c.ResizeHeight !== undefined && c.ResizeHeight !== outH)) {
-        throw new RebakeError('VDSP_RESIZE', `${vdsp.OpType} has no crop, so ResizeWidth x ResizeHeight must equal OimageWidth x OimageHeight (${outW}x${outH})`, at('ResizeWidth'));
-      }
       return { ...base, resize: resizeTo(outH, outW) };
     case 'FUSION_OP_RGB_LETTERBOX_CVTCOLOR_NORM_TENSOR': {
       const lb = letterboxGeometry(h, w, outH, outW);
@@ -138,7 +119,7 @@ export function planFor(vdsp: VdspParams, h: number, w: number, file = 'vdsp par
       return { ...base, resize: resizeTo(lb.nh, lb.nw), pad: padded ? pad : undefined };
     }
     default:
-      throw new RebakeError('VDSP_ENUM', `unknown OpType "${vdsp.OpType as string}"`, { file, path: 'OpType' });
+      throw new InternalError(`unvalidated OpType "${vdsp.OpType as string}" from ${file}`);
   }
 }
 
