@@ -6,9 +6,10 @@
  *    the BN-kept export), same ORT session options (all graph optimizations, 2 intra-op threads), batch 1
  *    and 8, the models measured in turn within every round of one process. Plus build seconds.
  * 2. B3 (~490 MB): `rebake build` with the passes on against a bare protobufjs read + decode + encode +
- *    write of the same file (the floor bench:io uses), each run in a fresh child process, alternating:
- *    time ratio (target <= 1.5) and peak RSS / file size (target <= 2.5).
- * Env: BENCH_ROUNDS (rounds per measurement, default 5), BENCH_SKIP_B3=1.
+ *    write of the same file (the floor bench:io uses) and against the same build with every pass off, each
+ *    run in a fresh child process, alternating: time ratio (target <= 1.5) and peak RSS / file size
+ *    (target <= 2.5).
+ * Env: BENCH_ROUNDS (rounds per measurement, default 9), BENCH_SKIP_B3=1.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -19,10 +20,11 @@ import onnxProto from 'onnx-proto';
 import ort from 'onnxruntime-node';
 import { runBuild } from '../builders/build.js';
 import { saveModel } from '../builders/ir/model.js';
+import { PASSES } from '../builders/passes/index.js';
 import { repvggModel, type ZooOptions } from '../builders/zoo/repvgg.js';
 
 const SELF = fileURLToPath(import.meta.url);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
 const SIZE = 224;
 const THREADS = 2;
 
@@ -32,9 +34,10 @@ function writeZoo(dir: string, arch: string, opts: ZooOptions): string {
   return file;
 }
 
-function writeConfig(dir: string, name: string, checkpoint: string): string {
+function writeConfig(dir: string, name: string, checkpoint: string, passesOff: string[] = []): string {
   const yaml = path.join(dir, `${name}.yaml`);
-  fs.writeFileSync(yaml, `name: ${name}\nfrontend:\n  type: onnx\n  checkpoint: ${checkpoint}\n  dtype: fp32\nbackend:\n  type: onnxruntime\n  dtype: fp32\nworkspace:\n  path: ${path.join(dir, 'ws')}\n`);
+  const passes = passesOff.length ? `passes:\n${passesOff.map((p) => `  ${p}: false`).join('\n')}\n` : '';
+  fs.writeFileSync(yaml, `name: ${name}\nfrontend:\n  type: onnx\n  checkpoint: ${checkpoint}\n  dtype: fp32\nbackend:\n  type: onnxruntime\n  dtype: fp32\nworkspace:\n  path: ${path.join(dir, 'ws')}\n${passes}`);
   return yaml;
 }
 
@@ -58,7 +61,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 /** Images per second of each session, measured in turn within each round; medians over rounds. */
 async function throughput(sessions: ort.InferenceSession[], batch: number): Promise<number[]> {
   const feeds = { input: input(batch) };
-  // Warm up, and size each measurement to at least ~0.3 s so timer noise does not matter.
+  // Warm up, and size each measurement to at least ~0.5 s so timer noise does not matter.
   let slowest = 0;
   for (const s of sessions) {
     await s.run(feeds);
@@ -66,7 +69,7 @@ async function throughput(sessions: ort.InferenceSession[], batch: number): Prom
     await s.run(feeds);
     slowest = Math.max(slowest, (performance.now() - t0) / 1000);
   }
-  const runs = Math.max(1, Math.ceil(0.3 / slowest));
+  const runs = Math.max(1, Math.ceil(0.5 / slowest));
   const times: number[][] = sessions.map(() => []);
   for (let r = 0; r < ROUNDS; r++) {
     for (let i = 0; i < sessions.length; i++) {
@@ -127,24 +130,27 @@ async function buildCost(dir: string): Promise<void> {
   const t0 = performance.now();
   const file = writeZoo(dir, 'B3', {});
   const fileBytes = fs.statSync(file).size;
-  console.log(`RepVGG-B3 train-time (BN kept): ${(fileBytes / 1e6).toFixed(0)} MB, generated in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  const yaml = writeConfig(dir, 'b3', file);
-  const bare: ChildResult[] = [];
-  const build: ChildResult[] = [];
+  console.log(`RepVGG-B3 train-time (BN kept): ${(fileBytes / 1e6).toFixed(0)} MB, generated and written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const on = writeConfig(dir, 'b3', file);
+  const off = writeConfig(dir, 'b3_off', file, PASSES.map((p) => p.name));
+  const runs: Record<'bare' | 'off' | 'on', ChildResult[]> = { bare: [], off: [], on: [] };
   const rounds = Math.max(1, Math.min(ROUNDS, 3));
   for (let i = 0; i < rounds; i++) {
-    bare.push(runChild('bare', file, dir));
-    build.push(runChild('build', yaml, dir));
+    runs.bare.push(runChild('bare', file, dir));
+    runs.off.push(runChild('build', off, dir));
+    runs.on.push(runChild('build', on, dir));
   }
-  const tb = median(bare.map((r) => r.seconds));
-  const tr = median(build.map((r) => r.seconds));
-  const rss = median(build.map((r) => r.maxRssBytes));
-  const timeRatio = tr / tb;
-  const rssRatio = rss / fileBytes;
-  console.log(`  bare protobufjs read+decode+encode+write: ${tb.toFixed(2)} s, peak RSS ${(median(bare.map((r) => r.maxRssBytes)) / 1e6).toFixed(0)} MB (median of ${rounds}, fresh process each)`);
-  console.log(`  rebake build, re-parameterization on:    ${tr.toFixed(2)} s, peak RSS ${(rss / 1e6).toFixed(0)} MB`);
-  console.log(`  time ratio build/bare: ${timeRatio.toFixed(2)} (target <= 1.5) ${timeRatio <= 1.5 ? 'OK' : 'MISSED'}`);
-  console.log(`  peak RSS / file size:  ${rssRatio.toFixed(2)} (target <= 2.5) ${rssRatio <= 2.5 ? 'OK' : 'MISSED'}`);
+  const t = (k: keyof typeof runs) => median(runs[k].map((r) => r.seconds));
+  const rss = (k: keyof typeof runs) => median(runs[k].map((r) => r.maxRssBytes));
+  const line = (label: string, k: keyof typeof runs) => console.log(`  ${label.padEnd(42)} ${t(k).toFixed(2)} s, peak RSS ${(rss(k) / 1e6).toFixed(0)} MB = ${(rss(k) / fileBytes).toFixed(2)}x file`);
+  console.log(`  median of ${rounds}, fresh process each, alternating:`);
+  line('bare protobufjs read+decode+encode+write:', 'bare');
+  line('rebake build, every pass off:', 'off');
+  line('rebake build, re-parameterization on:', 'on');
+  const timeRatio = t('on') / t('bare');
+  const rssRatio = rss('on') / fileBytes;
+  console.log(`  time ratio build/bare: ${timeRatio.toFixed(2)} (target <= 1.5) ${timeRatio <= 1.5 ? 'OK' : 'MISSED'}; re-param passes add ${(t('on') - t('off')).toFixed(2)} s over the same build with passes off (${(t('on') / t('off')).toFixed(2)}x)`);
+  console.log(`  peak RSS / file size:  ${rssRatio.toFixed(2)} (target <= 2.5) ${rssRatio <= 2.5 ? 'OK' : 'MISSED'}; passes off ${(rss('off') / fileBytes).toFixed(2)}`);
 }
 
 async function main(): Promise<void> {

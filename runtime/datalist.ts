@@ -240,9 +240,9 @@ export async function runDatalist(s: RunSettings, d: DatalistOptions): Promise<D
           },
           onResult: (r) => {
             if (interrupted) return;
-            if (r.rows.length) {
+            if (r.timing) {
               write(r);
-              batchMs += r.ms;
+              batchMs += r.timing.ms;
               batches++;
             }
             if (r.bad.length) {

@@ -9,7 +9,7 @@ import { RebakeError } from '../builders/errors.js';
 import { parentEnd, threadLink, type Link } from './link.js';
 import { readNpz } from './npz.js';
 import { allocBatch, imageOf, prepareRow, syntheticBatch, type InputData } from './prepare.js';
-import type { BadItem, FromHost, FromSession, ModelInfo, Plan, ToHost, ToSession } from './protocol.js';
+import type { BadItem, FromHost, FromSession, OutTensor, Plan, RunTiming, ToHost, ToSession } from './protocol.js';
 
 interface Held {
   id: number;
@@ -30,6 +30,7 @@ const queue: Held[] = [];
 const held = new Map<number, Held>();
 let plan: Plan | undefined;
 let wanted = 0;
+let preparing = 0;
 let received = 0;
 let warmSessions = 0;
 let failpoint: { batch: number; claim: string } | undefined;
@@ -46,7 +47,7 @@ function fatal(e: unknown): void {
 
 /** Keep every session busy with one batch and one more prepared behind it. */
 function requestMore(): void {
-  const n = 2 * slots.length - held.size - wanted;
+  const n = 2 * slots.length - held.size - preparing - wanted;
   if (n > 0) {
     wanted += n;
     parent.send({ type: 'want', n });
@@ -63,18 +64,23 @@ function pump(): void {
   }
 }
 
-function finish(id: number, outputs: Extract<FromHost, { type: 'result' }>['outputs'], ms: number): void {
+function finish(id: number, outputs: OutTensor[], session: number, timing?: RunTiming): void {
   const b = held.get(id)!;
   held.delete(id);
-  parent.send({ type: 'result', id, rows: b.rows, outputs, bad: b.bad, ms });
+  parent.send({ type: 'result', id, rows: b.rows, outputs, bad: b.bad, session, timing });
 }
 
-function prepareBatch(id: number, items: { index: number; file: string }[]): Held {
+/**
+ * Read and prepare a batch one image per event-loop turn, so that a session finishing meanwhile gets its next
+ * batch at once instead of after the whole batch has been read.
+ */
+async function prepareBatch(id: number, items: { index: number; file: string }[]): Promise<Held> {
   const p = plan!.input;
   const data = allocBatch(p, p.fixedBatch ? p.batch : items.length);
   const rows: number[] = [];
   const bad: BadItem[] = [];
   for (const it of items) {
+    await new Promise((r) => setImmediate(r));
     try {
       prepareRow(imageOf(readNpz(it.file), it.file, p), it.file, p, data, rows.length);
       rows.push(it.index);
@@ -89,7 +95,7 @@ function prepareBatch(id: number, items: { index: number; file: string }[]): Hel
 }
 
 function startSessions(msg: Extract<ToHost, { type: 'init' }>): void {
-  let models: ModelInfo[] = [];
+  let ready = 0;
   for (let i = 0; i < msg.sessions; i++) {
     const link = threadLink<ToSession, FromSession>(new URL('./session.js', import.meta.url));
     const slot: Slot = { link, busy: false };
@@ -97,11 +103,7 @@ function startSessions(msg: Extract<ToHost, { type: 'init' }>): void {
     link.onMessage((m) => {
       switch (m.type) {
         case 'ready':
-          models.push(m.model);
-          if (models.length === msg.sessions) {
-            parent.send({ type: 'ready', model: models[0] });
-            models = [];
-          }
+          if (++ready === msg.sessions) parent.send({ type: 'ready', model: m.model });
           break;
         case 'warm':
           // Performance mode asks for work only once every session is warm, so the measurement starts together.
@@ -109,7 +111,7 @@ function startSessions(msg: Extract<ToHost, { type: 'init' }>): void {
           break;
         case 'done':
           slot.busy = false;
-          finish(m.id, m.outputs, m.ms);
+          finish(m.id, m.outputs, i, m.timing);
           pump();
           requestMore();
           break;
@@ -156,18 +158,25 @@ parent.onMessage((msg) => {
         } else requestMore();
         break;
       case 'batch':
-      case 'ticket': {
         wanted--;
-        const b = msg.type === 'batch' ? prepareBatch(msg.id, msg.items) : { id: msg.id, rows: [], bad: [] };
-        held.set(b.id, b);
-        received++;
-        if (failpoint && failpoint.batch === received) dieIfFirst(failpoint.claim);
-        if (msg.type === 'batch' && !b.rows.length) finish(b.id, [], 0);
-        else queue.push(b);
+        preparing++;
+        if (failpoint && failpoint.batch === ++received) dieIfFirst(failpoint.claim);
+        prepareBatch(msg.id, msg.items).then((b) => {
+          preparing--;
+          held.set(b.id, b);
+          if (b.rows.length) queue.push(b);
+          else finish(b.id, [], -1);
+          pump();
+          requestMore();
+        }, fatal);
+        break;
+      case 'ticket':
+        wanted--;
+        held.set(msg.id, { id: msg.id, rows: [], bad: [] });
+        queue.push(held.get(msg.id)!);
         pump();
         requestMore();
         break;
-      }
       case 'exit':
         process.exit(0);
     }

@@ -1,8 +1,10 @@
 /**
  * Performance mode, reported like trtexec / benchmark_app: synthetic inputs of the model's shape, a warm-up
  * on every session, then a fixed number of run() calls or a fixed duration handed out from the shared
- * queue. Throughput counts samples over the measured window (first call handed out -> last one back);
- * latency is the wall time of each run() call inside its session thread.
+ * queue. Latency is the wall time of each run() call inside its session thread. Throughput is the sum over
+ * sessions of samples / that session's busy time (start of its first measured call to end of its last): at
+ * the end of a fixed-duration run the sessions finish their last call at different times, and with calls of
+ * half a second that ragged end would otherwise count as idle time and understate several sessions' rate.
  */
 import { InternalError } from '../builders/errors.js';
 import { Interrupted, type Pool } from './pool.js';
@@ -44,8 +46,9 @@ export interface PerfReport {
   interrupted: boolean;
   runs: number;
   samples: number;
+  /** Wall time from the first call handed out to the last one back. */
   seconds: number;
-  /** samples per second */
+  /** Samples per second: the sum of every session's samples / busy time. */
   throughput: number;
   runsPerSecond: number;
   latencyMs: Latency;
@@ -86,7 +89,8 @@ export async function runPerf(s: RunSettings, o: PerfOptions): Promise<PerfRepor
       }
       const { input } = started;
       pool = started.pool;
-      const perHost = new Map<number, number>();
+      // Per session: calls, and the span from its first call's start to its last call's end (epoch ms).
+      const busy = new Map<string, { host: number; runs: number; start: number; end: number }>();
       await pool.run(
         { mode: 'perf', input, warmup: o.warmup },
         {
@@ -98,8 +102,14 @@ export async function runPerf(s: RunSettings, o: PerfOptions): Promise<PerfRepor
             return more && !interrupted ? { id: issued++, items: [], attempts: 0 } : undefined;
           },
           onResult: (r) => {
-            latencies.push(r.ms);
-            perHost.set(r.host, (perHost.get(r.host) ?? 0) + 1);
+            const t = r.timing!;
+            latencies.push(t.ms);
+            const key = `${r.host}.${r.session}`;
+            const b = busy.get(key) ?? { host: r.host, runs: 0, start: t.start, end: t.end };
+            b.runs++;
+            b.start = Math.min(b.start, t.start);
+            b.end = Math.max(b.end, t.end);
+            busy.set(key, b);
             tEnd = performance.now();
           },
           onLost: () => {},
@@ -110,6 +120,13 @@ export async function runPerf(s: RunSettings, o: PerfOptions): Promise<PerfRepor
       const seconds = (tEnd - t0) / 1000;
       const runs = latencies.length;
       const samples = runs * input.batch;
+      const rate = (b: { runs: number; start: number; end: number }) => (b.end > b.start ? (b.runs * input.batch * 1000) / (b.end - b.start) : 0);
+      const perProcess = pool.hosts.map((h) => {
+        const mine = [...busy.values()].filter((b) => b.host === h.index);
+        const n = mine.reduce((a, b) => a + b.runs, 0);
+        return { process: h.index, pid: h.link.pid, runs: n, samples: n * input.batch, throughput: mine.reduce((a, b) => a + rate(b), 0) };
+      });
+      const throughput = perProcess.reduce((a, p) => a + p.throughput, 0);
       return {
         mode: 'performance',
         model: s.model.onnx,
@@ -127,13 +144,10 @@ export async function runPerf(s: RunSettings, o: PerfOptions): Promise<PerfRepor
         runs,
         samples,
         seconds,
-        throughput: seconds > 0 ? samples / seconds : 0,
-        runsPerSecond: seconds > 0 ? runs / seconds : 0,
+        throughput,
+        runsPerSecond: throughput / input.batch,
         latencyMs: latencyStats(latencies),
-        perProcess: pool.hosts.map((h) => {
-          const n = perHost.get(h.index) ?? 0;
-          return { process: h.index, pid: h.link.pid, runs: n, samples: n * input.batch, throughput: seconds > 0 ? (n * input.batch) / seconds : 0 };
-        }),
+        perProcess,
       };
     },
   );
@@ -150,8 +164,8 @@ export function formatPerf(r: PerfReport): string {
     `model        ${r.model}`,
     `input        ${c.input.name} ${c.input.dtype} [${c.input.shape.join(', ')}] (synthetic)`,
     `config       -p ${c.processes} -i ${c.instances} -b ${c.batch} --threads ${c.threads} (${c.processes * c.instances} sessions, ${c.cores} cores), warm-up ${c.warmup} per session, ${stop}`,
-    `measured     ${r.runs} runs, ${r.samples} samples in ${f2(r.seconds)} s`,
-    `throughput   ${f2(r.throughput)} samples/s (${f2(r.runsPerSecond)} runs/s)`,
+    `measured     ${r.runs} runs, ${r.samples} samples in ${f2(r.seconds)} s wall`,
+    `throughput   ${f2(r.throughput)} samples/s (${f2(r.runsPerSecond)} runs/s; sum over sessions of samples / busy time)`,
     `latency ms   avg ${f2(l.avg)}  min ${f2(l.min)}  p50 ${f2(l.p50)}  p90 ${f2(l.p90)}  p95 ${f2(l.p95)}  p99 ${f2(l.p99)}  max ${f2(l.max)}  (per run() of ${c.batch})`,
     ...r.perProcess.map((p) => `process ${p.process}    pid ${p.pid}: ${p.runs} runs, ${f2(p.throughput)} samples/s`),
   ].join('\n');

@@ -6,7 +6,7 @@
  */
 import { InternalError, RebakeError } from '../builders/errors.js';
 import { processLink, type Link } from './link.js';
-import type { BadItem, FromHost, ModelInfo, OutTensor, Plan, ToHost, WorkItem } from './protocol.js';
+import type { BadItem, FromHost, ModelInfo, OutTensor, Plan, RunTiming, ToHost, WorkItem } from './protocol.js';
 
 /** The run was ended while the model was still loading. */
 export class Interrupted extends Error {
@@ -25,10 +25,12 @@ export interface Unit {
 export interface UnitResult {
   unit: Unit;
   host: number;
+  /** The session (thread) of that host that ran it; -1 when nothing ran (every input bad). */
+  session: number;
   rows: number[];
   outputs: OutTensor[];
   bad: BadItem[];
-  ms: number;
+  timing?: RunTiming;
 }
 
 export interface PoolOptions {
@@ -136,7 +138,7 @@ export class Pool {
         if (!unit) throw new InternalError(`host ${h.index} returned unit ${m.id} it does not hold`);
         h.inflight.delete(m.id);
         try {
-          this.source!.onResult({ unit, host: h.index, rows: m.rows, outputs: m.outputs, bad: m.bad, ms: m.ms });
+          this.source!.onResult({ unit, host: h.index, session: m.session, rows: m.rows, outputs: m.outputs, bad: m.bad, timing: m.timing });
         } catch (e) {
           this.fail(e as Error);
           return;

@@ -60,6 +60,13 @@ export interface OutTensor {
   data: Float32Array | Uint16Array | Uint8Array | Int32Array | Float64Array | BigInt64Array;
 }
 
+/** One run() call: its wall time, and when it started and ended (epoch ms, comparable across processes). */
+export interface RunTiming {
+  ms: number;
+  start: number;
+  end: number;
+}
+
 export interface BadItem {
   index: number;
   file: string;
@@ -78,8 +85,8 @@ export type ToHost =
 export type FromHost =
   | { type: 'ready'; model: ModelInfo }
   | { type: 'want'; n: number }
-  /** `rows[i]` is the datalist index of output row i (empty for a ticket). */
-  | { type: 'result'; id: number; rows: number[]; outputs: OutTensor[]; bad: BadItem[]; ms: number }
+  /** `rows[i]` is the datalist index of output row i (empty for a ticket); no timing when nothing ran (all bad). */
+  | { type: 'result'; id: number; rows: number[]; outputs: OutTensor[]; bad: BadItem[]; session: number; timing?: RunTiming }
   | { type: 'fatal'; code: string; message: string; file?: string };
 
 export type ToSession =
@@ -91,5 +98,5 @@ export type ToSession =
 export type FromSession =
   | { type: 'ready'; model: ModelInfo }
   | { type: 'warm' }
-  | { type: 'done'; id: number; outputs: OutTensor[]; ms: number }
+  | { type: 'done'; id: number; outputs: OutTensor[]; timing: RunTiming }
   | { type: 'fatal'; code: string; message: string; file?: string };

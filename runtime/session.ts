@@ -5,7 +5,7 @@
  */
 import ort from 'onnxruntime-node';
 import { parentEnd } from './link.js';
-import type { FromSession, InputDtype, ModelInfo, OutTensor, TensorMeta, ToSession } from './protocol.js';
+import type { FromSession, InputDtype, ModelInfo, OutTensor, RunTiming, TensorMeta, ToSession } from './protocol.js';
 
 const port = parentEnd<ToSession, FromSession>();
 let session: ort.InferenceSession | undefined;
@@ -18,16 +18,17 @@ function metas(names: readonly string[], meta: readonly ort.InferenceSession.Val
   });
 }
 
-async function run(input: ort.Tensor): Promise<{ outputs: OutTensor[]; ms: number }> {
+async function run(input: ort.Tensor): Promise<{ outputs: OutTensor[]; timing: RunTiming }> {
   const s = session!;
   const t0 = performance.now();
   const result = await s.run({ [s.inputNames[0]]: input });
-  const ms = performance.now() - t0;
+  const t1 = performance.now();
+  const timing = { ms: t1 - t0, start: performance.timeOrigin + t0, end: performance.timeOrigin + t1 };
   const outputs = s.outputNames.map((name) => {
     const t = result[name];
     return { dtype: t.type, dims: [...t.dims], data: t.data as OutTensor['data'] };
   });
-  return { outputs, ms };
+  return { outputs, timing };
 }
 
 function tensor(dtype: InputDtype, data: Uint8Array | Float32Array | Uint16Array, dims: number[]): ort.Tensor {
@@ -57,8 +58,8 @@ port.onMessage(async (msg) => {
         break;
       case 'run': {
         const input = msg.data && msg.dims && msg.dtype ? tensor(msg.dtype, msg.data, msg.dims) : synthetic!;
-        const { outputs, ms } = await run(input);
-        port.send({ type: 'done', id: msg.id, outputs, ms });
+        const { outputs, timing } = await run(input);
+        port.send({ type: 'done', id: msg.id, outputs, timing });
         break;
       }
     }

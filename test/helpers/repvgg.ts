@@ -6,7 +6,7 @@
  */
 import ort from 'onnxruntime-node';
 import { expect } from 'vitest';
-import { attrFloat, type Dim, type Graph } from '../../builders/ir/graph.js';
+import { attrFloat, type AttrValue, type Dim, type Graph } from '../../builders/ir/graph.js';
 import { createModel, decodeModel, encodeModel, type Model } from '../../builders/ir/model.js';
 import { DataType, makeTensor, toFloat32 } from '../../builders/ir/tensor.js';
 import { PASSES } from '../../builders/passes/index.js';
@@ -16,7 +16,7 @@ import { maxAbs, maxAbsDiff, runOrt, seededFloats } from './ort.js';
 export const REPARAM_PASS_NAMES = ['fold-constants', 'fuse-bn-into-conv', 'convert-identity-bn-to-conv', 'merge-conv-branches', 'remove-dead-nodes'];
 
 /** The re-param passes as the table lists them (they must open it, in this order). */
-export function reparamPasses() {
+function reparamPasses() {
   const passes = PASSES.slice(0, REPARAM_PASS_NAMES.length);
   expect(passes.map((p) => p.name)).toEqual(REPARAM_PASS_NAMES);
   return passes;
@@ -152,7 +152,7 @@ export class TestGraph {
     }
     const p = (n: string, v: Float32Array) => this.g.addInitializer(n, DataType.FLOAT, [c], v);
     const y = this.g.uniqueName('bn');
-    const attrs = o.eps === null ? {} : { epsilon: { kind: 'float' as const, value: o.eps ?? 1e-3 } };
+    const attrs: Record<string, AttrValue> = o.eps === null ? {} : { epsilon: { kind: 'float', value: o.eps ?? 1e-3 } };
     this.g.addNode({ opType: 'BatchNormalization', inputs: [x, p('gamma', gamma), p('beta', beta), p('mean', mean), p('var', variance)], outputs: [y], attrs });
     this.channels.set(y, c);
     return y;

@@ -58,4 +58,23 @@ describe('fold-constants', () => {
     const { cmp } = await buildAndCompare(t.bytes(), inputTensor([2, 2, 4, 4], 3));
     expect(cmp.diff).toBe(0);
   });
+
+  it('weights held by Constant nodes (some exporters) are folded and merged like initializers', async () => {
+    const t = new TestGraph(['N', 4, 6, 6]);
+    const dense = t.conv('x', { out: 4, bias: true });
+    const one = t.conv('x', { out: 4, k: 1, pads: [0, 0, 0, 0] });
+    t.output(t.op('Relu', [t.add(t.add(t.bn(dense), t.bn(one)), t.bn('x'))]));
+    for (const conv of [t.g.producer(dense)!, t.g.producer(one)!]) {
+      for (const [i, name] of conv.inputs.slice(1).entries()) {
+        const value = t.g.initializers.get(name)!;
+        t.g.removeInitializer(name);
+        t.g.addNode({ opType: 'Constant', inputs: [], outputs: [name], attrs: { value: { kind: 'tensor', value } } });
+        expect(conv.inputs[i + 1]).toBe(name);
+      }
+    }
+    expect(opCounts(t.model).Constant).toBe(3);
+    const { deploy, cmp } = await buildAndCompare(t.bytes(), inputTensor([2, 4, 6, 6], 4));
+    expect(opCounts(deploy)).toEqual({ Conv: 1, Relu: 1 });
+    expect(cmp.diff).toBeLessThanOrEqual(cmp.tol);
+  });
 });

@@ -115,7 +115,7 @@ export function convInfo(g: Graph, n: Node): ConvInfo | string {
  */
 const sparseTaps = new WeakMap<Float32Array, Int32Array>();
 
-/** [C, C/group, 3...] with kernel[o, o mod (C/group), centre] = scale[o], zero elsewhere. */
+/** [C, C/group, size...] with kernel[o, o mod (C/group), centre] = scale[o], zero elsewhere. */
 export function identityKernel(scale: Float64Array, group: number, spatialRank: number, size: number): Float32Array {
   const c = scale.length;
   const cg = c / group;
@@ -247,6 +247,11 @@ export function addKernelInto(acc: Float32Array, accKernel: number[], w: Float32
       stride *= accKernel[d];
     }
     target[p] = t;
+  }
+  if (wVol === 1) {
+    // 1x1 into KxK (RepVGG's 1x1 branch): one tap per plane.
+    for (let plane = 0, a = target[0]; plane < planes; plane++, a += accVol) acc[a] += w[plane];
+    return;
   }
   for (let plane = 0; plane < planes; plane++) {
     const a = plane * accVol;
