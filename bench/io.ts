@@ -5,16 +5,14 @@
  *   time(build with every pass off) / time(bare read + decode + encode + write)   target <= 1.5
  *   peak RSS(build) / file size                                                    target <= 2.5
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import onnxProto from 'onnx-proto';
-import { runBuild } from '../builders/build.js';
 import { createModel, saveModel } from '../builders/ir/model.js';
 import { DataType } from '../builders/ir/tensor.js';
 import { PASSES } from '../builders/passes/index.js';
+import { inChild, median, runAsChild, writeConfig, type ChildResult } from './lib.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -44,55 +42,21 @@ function makeBigModel(file: string, targetBytes: number): void {
   saveModel(m, file);
 }
 
-interface ChildResult {
-  seconds: number;
-  maxRssBytes: number;
-}
-
-async function child(kind: string, arg: string, outDir: string): Promise<ChildResult> {
-  const t0 = performance.now();
-  if (kind === 'bare') {
-    const { onnx } = onnxProto;
-    const bytes = fs.readFileSync(arg);
-    const model = onnx.ModelProto.decode(bytes);
-    const out = onnx.ModelProto.encode(model).finish();
-    const tmp = path.join(outDir, 'bare.onnx');
-    fs.writeFileSync(tmp, out);
-  } else {
-    await runBuild(arg);
-  }
-  return { seconds: (performance.now() - t0) / 1000, maxRssBytes: process.resourceUsage().maxRSS * 1024 };
-}
-
-function runChild(kind: string, arg: string, outDir: string): ChildResult {
-  const r = spawnSync(process.execPath, [SELF, '--child', kind, arg, outDir], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${kind} child failed: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult;
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
 async function main(): Promise<void> {
-  if (process.argv[2] === '--child') {
-    const res = await child(process.argv[3], process.argv[4], process.argv[5]);
-    process.stdout.write(`${JSON.stringify(res)}\n`);
-    return;
-  }
+  if (await runAsChild()) return;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rebake-bench-io-'));
   try {
     const model = path.join(dir, 'big.onnx');
     const sizeMb = Number(process.env.BENCH_IO_MB ?? 500);
     makeBigModel(model, sizeMb * 1e6);
     const fileBytes = fs.statSync(model).size;
-    const yaml = path.join(dir, 'big.yaml');
-    const passesOff = PASSES.map((p) => `  ${p.name}: false`).join('\n');
-    fs.writeFileSync(yaml, `name: big\nfrontend:\n  type: onnx\n  checkpoint: big.onnx\nbackend:\n  type: onnxruntime\n  dtype: fp32\nworkspace:\n  path: ./ws\n${passesOff ? `passes:\n${passesOff}\n` : ''}`);
+    const yaml = writeConfig(dir, 'big', model, PASSES.map((p) => p.name));
     console.log(`model: ${(fileBytes / 1e6).toFixed(0)} MB, ${ROUNDS} rounds each, alternating, fresh process per run`);
     const bare: ChildResult[] = [];
     const build: ChildResult[] = [];
     for (let i = 0; i < ROUNDS; i++) {
-      bare.push(runChild('bare', model, dir));
-      build.push(runChild('build', yaml, dir));
+      bare.push(inChild(SELF, 'bare', model, dir));
+      build.push(inChild(SELF, 'build', yaml, dir));
     }
     const tb = median(bare.map((r) => r.seconds));
     const tr = median(build.map((r) => r.seconds));

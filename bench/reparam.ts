@@ -11,17 +11,16 @@
  *    (target <= 2.5).
  * Env: BENCH_ROUNDS (rounds per measurement, default 9), BENCH_SKIP_B3=1.
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import onnxProto from 'onnx-proto';
 import ort from 'onnxruntime-node';
 import { runBuild } from '../builders/build.js';
 import { saveModel } from '../builders/ir/model.js';
 import { PASSES } from '../builders/passes/index.js';
 import { repvggModel, type ZooOptions } from '../builders/zoo/repvgg.js';
+import { inChild, median, runAsChild, writeConfig, type ChildResult } from './lib.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
@@ -32,13 +31,6 @@ function writeZoo(dir: string, arch: string, opts: ZooOptions): string {
   const file = path.join(dir, `${arch}${opts.bnFolded ? '_folded' : '_kept'}.onnx`);
   saveModel(repvggModel(arch, { seed: 1, inputSize: SIZE, ...opts }), file);
   return file;
-}
-
-function writeConfig(dir: string, name: string, checkpoint: string, passesOff: string[] = []): string {
-  const yaml = path.join(dir, `${name}.yaml`);
-  const passes = passesOff.length ? `passes:\n${passesOff.map((p) => `  ${p}: false`).join('\n')}\n` : '';
-  fs.writeFileSync(yaml, `name: ${name}\nfrontend:\n  type: onnx\n  checkpoint: ${checkpoint}\n  dtype: fp32\nbackend:\n  type: onnxruntime\n  dtype: fp32\nworkspace:\n  path: ${path.join(dir, 'ws')}\n${passes}`);
-  return yaml;
 }
 
 async function session(file: string): Promise<ort.InferenceSession> {
@@ -55,8 +47,6 @@ function input(batch: number): ort.Tensor {
   }
   return new ort.Tensor('float32', data, [batch, 3, SIZE, SIZE]);
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Images per second of each session, measured in turn within each round; medians over rounds. */
 async function throughput(sessions: ort.InferenceSession[], batch: number): Promise<number[]> {
@@ -103,29 +93,6 @@ async function speed(dir: string, arch: string): Promise<void> {
   for (const s of sessions) await s.release();
 }
 
-interface ChildResult {
-  seconds: number;
-  maxRssBytes: number;
-}
-
-async function child(kind: string, arg: string, outDir: string): Promise<ChildResult> {
-  const t0 = performance.now();
-  if (kind === 'bare') {
-    const { onnx } = onnxProto;
-    const out = onnx.ModelProto.encode(onnx.ModelProto.decode(fs.readFileSync(arg))).finish();
-    fs.writeFileSync(path.join(outDir, 'bare.onnx'), out);
-  } else {
-    await runBuild(arg);
-  }
-  return { seconds: (performance.now() - t0) / 1000, maxRssBytes: process.resourceUsage().maxRSS * 1024 };
-}
-
-function runChild(kind: string, arg: string, outDir: string): ChildResult {
-  const r = spawnSync(process.execPath, [SELF, '--child', kind, arg, outDir], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${kind} child failed: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult;
-}
-
 async function buildCost(dir: string): Promise<void> {
   const t0 = performance.now();
   const file = writeZoo(dir, 'B3', {});
@@ -136,9 +103,9 @@ async function buildCost(dir: string): Promise<void> {
   const runs: Record<'bare' | 'off' | 'on', ChildResult[]> = { bare: [], off: [], on: [] };
   const rounds = Math.max(1, Math.min(ROUNDS, 3));
   for (let i = 0; i < rounds; i++) {
-    runs.bare.push(runChild('bare', file, dir));
-    runs.off.push(runChild('build', off, dir));
-    runs.on.push(runChild('build', on, dir));
+    runs.bare.push(inChild(SELF, 'bare', file, dir));
+    runs.off.push(inChild(SELF, 'build', off, dir));
+    runs.on.push(inChild(SELF, 'build', on, dir));
   }
   const t = (k: keyof typeof runs) => median(runs[k].map((r) => r.seconds));
   const rss = (k: keyof typeof runs) => median(runs[k].map((r) => r.maxRssBytes));
@@ -154,10 +121,7 @@ async function buildCost(dir: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  if (process.argv[2] === '--child') {
-    process.stdout.write(`${JSON.stringify(await child(process.argv[3], process.argv[4], process.argv[5]))}\n`);
-    return;
-  }
+  if (await runAsChild()) return;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rebake-bench-reparam-'));
   try {
     console.log(`ORT ${THREADS} intra-op threads, all graph optimizations, ${SIZE}x${SIZE}, median of ${ROUNDS} rounds; deploy/train > 1 = faster`);

@@ -60,41 +60,35 @@ export interface BuildResult {
 }
 
 /**
- * The checkpoint is read into shared memory so a worker thread can hash it (sha256 of a 500 MB model is about
- * a second of CPU) on the other core while this thread decodes and runs the passes, without a copy.
+ * The sha256 of the checkpoint (about a second of CPU for 500 MB) is computed by a worker thread reading the
+ * file on the other core while this thread decodes and runs the passes, which write into the buffer.
  */
 function readModelFile(config: BuildConfig): { bytes: Buffer; model: Model; sha256: Promise<string> } {
   const file = config.frontend.checkpoint;
   let bytes: Buffer;
   try {
-    const fd = fs.openSync(file, 'r');
-    try {
-      const size = fs.fstatSync(fd).size;
-      bytes = Buffer.from(new SharedArrayBuffer(size));
-      let off = 0;
-      while (off < size) {
-        const n = fs.readSync(fd, bytes, off, size - off, off);
-        if (n === 0) break;
-        off += n;
-      }
-    } finally {
-      fs.closeSync(fd);
-    }
+    bytes = fs.readFileSync(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
     throw new RebakeError('ONNX_MISSING', `${why}: ${file} (expected an ONNX model)`, config.locate('frontend.checkpoint'));
   }
-  const model = decodeModel(bytes, file);
-  return { bytes, model, sha256: sha256InWorker(bytes.buffer as SharedArrayBuffer) };
+  const sha256 = sha256InWorker(file);
+  return { bytes, model: decodeModel(bytes, file), sha256 };
 }
 
 const HASH_WORKER = `const { parentPort, workerData } = require('node:worker_threads');
-parentPort.postMessage(require('node:crypto').createHash('sha256').update(new Uint8Array(workerData)).digest('hex'));`;
+const fs = require('node:fs');
+const hash = require('node:crypto').createHash('sha256');
+const fd = fs.openSync(workerData, 'r');
+const chunk = Buffer.allocUnsafe(1 << 22);
+for (let n; (n = fs.readSync(fd, chunk, 0, chunk.length, null)) > 0; ) hash.update(chunk.subarray(0, n));
+fs.closeSync(fd);
+parentPort.postMessage(hash.digest('hex'));`;
 
-function sha256InWorker(shared: SharedArrayBuffer): Promise<string> {
+function sha256InWorker(file: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(HASH_WORKER, { eval: true, workerData: shared });
+    const w = new Worker(HASH_WORKER, { eval: true, workerData: file });
     w.once('message', (h: string) => resolve(h));
     w.once('error', reject);
   });

@@ -61,6 +61,7 @@ export function loadModel(file: string): Model {
   return decodeModel(buf, file);
 }
 
+/** Decode a model; its weights stay views into `buf`, which passes (and realignment) may write to. */
 export function decodeModel(buf: Uint8Array, file: string): Model {
   if (buf.byteLength === 0) throw new RebakeError('ONNX_EMPTY', 'empty file (expected an ONNX model)', { file });
   let proto: onnxProto.onnx.ModelProto;
@@ -154,7 +155,7 @@ function tensorFromProto(t: ITensorProto, external: ExternalReader | undefined, 
     return lazyTensor(name, dataType, dims, external.read(t, count * probe.BYTES_PER_ELEMENT));
   } else if (t.rawData && t.rawData.byteLength > 0) {
     try {
-      return lazyTensor(name, dataType, dims, t.rawData);
+      return lazyTensor(name, dataType, dims, t.rawData, true);
     } catch (e) {
       throw new RebakeError('ONNX_TENSOR_SIZE', `tensor ${name} (${dataTypeName(dataType)} [${dims}]): ${(e as RebakeError).detail ?? (e as Error).message}`, { file });
     }
@@ -257,33 +258,79 @@ export interface SaveResult {
   externalDataFile?: string;
 }
 
-/** Encode to a ModelProto buffer; tensors listed in `externalize` are referenced from `dataFile` instead. */
-function modelToProto(model: Model, externalize?: Map<string, { offset: number; length: number }>, dataFile?: string): onnxProto.onnx.ModelProto {
+type Externalized = Map<string, { offset: number; length: number }>;
+
+/** The ModelProto minus the weight bytes; tensors listed in `externalize` reference `dataFile` instead. */
+function modelToProto(model: Model, externalize?: Externalized, dataFile?: string): { proto: IModelProto; headers: ITensorProto[]; payloads: (Uint8Array | undefined)[] } {
   const g = model.graph;
-  const initializer: ITensorProto[] = [];
+  const headers: ITensorProto[] = [];
+  const payloads: (Uint8Array | undefined)[] = [];
   for (const t of g.initializers.values()) {
     const ext = externalize?.get(t.name);
     if (ext) {
-      initializer.push({
+      headers.push({
         name: t.name, dataType: t.dataType, dims: t.dims, dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
         externalData: [{ key: 'location', value: dataFile }, { key: 'offset', value: String(ext.offset) }, { key: 'length', value: String(ext.length) }],
       });
-    } else initializer.push(tensorToProto(t));
+      payloads.push(undefined);
+    } else {
+      headers.push({ name: t.name, dataType: t.dataType, dims: t.dims });
+      payloads.push(tensorBytes(t));
+    }
   }
   const graph: IGraphProto = {
     name: g.name,
     node: g.topoSort().map(nodeToProto),
-    initializer,
     input: g.inputs.map(valueInfoToProto),
     output: g.outputs.map(valueInfoToProto),
     valueInfo: [...g.valueInfo.values()].filter((v) => g.producer(v.name)).map(valueInfoToProto),
   };
-  // Static encoders take plain objects: no copy of the weight buffers on the way out.
-  return { ...model.rest, irVersion: model.irVersion, opsetImport: model.opsetImport, producerName: model.producerName, producerVersion: model.producerVersion, graph } as onnxProto.onnx.ModelProto;
+  const proto = { ...model.rest, irVersion: model.irVersion, opsetImport: model.opsetImport, producerName: model.producerName, producerVersion: model.producerVersion, graph };
+  return { proto, headers, payloads };
+}
+
+// Protobuf tags (field number << 3 | length-delimited) of the fields written by hand below.
+const TAG_MODEL_GRAPH = (7 << 3) | 2;
+const TAG_GRAPH_INITIALIZER = (5 << 3) | 2;
+const TAG_TENSOR_RAW_DATA = (9 << 3) | 2;
+
+function lengthPrefix(tag: number, length: number): Uint8Array {
+  const out = [tag];
+  let n = length;
+  while (n >= 128) {
+    out.push((n % 128) | 128);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return Uint8Array.from(out);
+}
+
+/**
+ * The model as a list of byte chunks whose concatenation is a valid ModelProto. The weights are not copied
+ * into one big encoded buffer: each raw_data payload is its own chunk (protobuf fields may come in any order,
+ * so the initializers are written after the rest of the graph, with hand-written tags and lengths).
+ */
+function modelChunks(model: Model, externalize?: Externalized, dataFile?: string): Uint8Array[] {
+  const { proto, headers, payloads } = modelToProto(model, externalize, dataFile);
+  const graphHead = onnx.GraphProto.encode(proto.graph!).finish();
+  const tensorChunks: Uint8Array[] = [];
+  let graphLength = graphHead.byteLength;
+  headers.forEach((h, i) => {
+    const head = onnx.TensorProto.encode(h).finish();
+    const raw = payloads[i];
+    const rawPrefix = raw?.byteLength ? lengthPrefix(TAG_TENSOR_RAW_DATA, raw.byteLength) : undefined;
+    const tensorLength = head.byteLength + (rawPrefix ? rawPrefix.byteLength + raw!.byteLength : 0);
+    const prefix = lengthPrefix(TAG_GRAPH_INITIALIZER, tensorLength);
+    tensorChunks.push(prefix, head);
+    if (rawPrefix) tensorChunks.push(rawPrefix, raw!);
+    graphLength += prefix.byteLength + tensorLength;
+  });
+  const modelHead = onnx.ModelProto.encode({ ...proto, graph: undefined }).finish();
+  return [modelHead, lengthPrefix(TAG_MODEL_GRAPH, graphLength), graphHead, ...tensorChunks];
 }
 
 export function encodeModel(model: Model): Uint8Array {
-  return onnx.ModelProto.encode(modelToProto(model)).finish();
+  return Buffer.concat(modelChunks(model));
 }
 
 /** Write atomically; weights above EXTERNAL_DATA_LIMIT go to `<file>.data` beside it. */
@@ -292,29 +339,29 @@ export function saveModel(model: Model, file: string, opts: { externalDataLimit?
   let total = 0;
   for (const t of model.graph.initializers.values()) total += tensorByteLength(t);
   if (total <= limit) {
-    const bytes = encodeModel(model);
-    writeFileAtomic(file, bytes);
-    return { bytes: bytes.byteLength };
+    const chunks = modelChunks(model);
+    writeFileAtomic(file, chunks);
+    return { bytes: chunks.reduce((a, c) => a + c.byteLength, 0) };
   }
   const dataFile = `${path.basename(file)}.data`;
-  const externalize = new Map<string, { offset: number; length: number }>();
-  const chunks: Uint8Array[] = [];
+  const externalize: Externalized = new Map();
+  const dataChunks: Uint8Array[] = [];
   let offset = 0;
   for (const t of model.graph.initializers.values()) {
     const length = tensorByteLength(t);
     if (length < 1024) continue;
     // 4 KiB alignment lets ORT memory-map the weights.
     const pad = (4096 - (offset % 4096)) % 4096;
-    if (pad) chunks.push(new Uint8Array(pad));
+    if (pad) dataChunks.push(new Uint8Array(pad));
     offset += pad;
     externalize.set(t.name, { offset, length });
-    chunks.push(tensorBytes(t));
+    dataChunks.push(tensorBytes(t));
     offset += length;
   }
-  writeFileAtomic(path.join(path.dirname(file), dataFile), chunks);
-  const bytes = onnx.ModelProto.encode(modelToProto(model, externalize, dataFile)).finish();
-  writeFileAtomic(file, bytes);
-  return { bytes: bytes.byteLength + offset, externalDataFile: dataFile };
+  writeFileAtomic(path.join(path.dirname(file), dataFile), dataChunks);
+  const chunks = modelChunks(model, externalize, dataFile);
+  writeFileAtomic(file, chunks);
+  return { bytes: chunks.reduce((a, c) => a + c.byteLength, 0) + offset, externalDataFile: dataFile };
 }
 
 /** An empty model to build into (zoo generator, tests). */

@@ -105,12 +105,37 @@ export function viewRawBytes(dataType: DataType, bytes: Uint8Array, count: numbe
 
 const rawBytes = new WeakMap<Tensor, Uint8Array>();
 
+/** Bytes of the protobuf tag (field 9, one byte) and length varint that precede a raw_data payload. */
+function rawDataHeaderBytes(length: number): number {
+  let n = 1;
+  do {
+    n++;
+    length = Math.floor(length / 128);
+  } while (length > 0);
+  return n;
+}
+
 /**
- * A tensor over raw little-endian bytes (a slice of the model file) that becomes a typed array only when a
- * pass reads `data`. Saving an untouched weight writes the same bytes back without a copy or a realignment,
- * which keeps a build's peak memory near the file size.
+ * Typed view of a raw_data payload that sits inside the decoded model buffer. A misaligned payload is moved
+ * back onto an aligned offset over its own (already decoded) tag and length bytes instead of being copied:
+ * a 500 MB model whose passes touch every weight would otherwise hold a second copy of most of them.
  */
-export function lazyTensor(name: string, dataType: DataType, dims: number[], raw: Uint8Array): Tensor {
+function viewInPlace(dataType: DataType, raw: Uint8Array, count: number): TensorData {
+  const probe = typedArrayFor(dataType, 0);
+  const shift = raw.byteOffset % probe.BYTES_PER_ELEMENT;
+  if (shift === 0 || shift > rawDataHeaderBytes(raw.byteLength)) return viewRawBytes(dataType, raw, count);
+  const whole = new Uint8Array(raw.buffer, raw.byteOffset - shift, raw.byteLength + shift);
+  whole.copyWithin(0, shift);
+  return viewRawBytes(dataType, whole.subarray(0, raw.byteLength), count);
+}
+
+/**
+ * A tensor over raw little-endian bytes that becomes a typed array only when a pass reads `data`. Saving an
+ * untouched weight writes the same bytes back without a copy, which keeps a build's peak memory near the
+ * file size. `inModelBuffer`: the bytes are a raw_data field of a buffer we own, so they may be realigned
+ * in place (see viewInPlace); the caller's buffer is then modified.
+ */
+export function lazyTensor(name: string, dataType: DataType, dims: number[], raw: Uint8Array, inModelBuffer = false): Tensor {
   const count = elementCount(dims);
   const probe = typedArrayFor(dataType, 0);
   if (raw.byteLength !== count * probe.BYTES_PER_ELEMENT) {
@@ -122,7 +147,7 @@ export function lazyTensor(name: string, dataType: DataType, dims: number[], raw
     enumerable: true,
     get: () => {
       if (!cached) {
-        cached = viewRawBytes(dataType, raw, count);
+        cached = inModelBuffer ? viewInPlace(dataType, raw, count) : viewRawBytes(dataType, raw, count);
         rawBytes.delete(t);
       }
       return cached;
