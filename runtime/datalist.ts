@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { RebakeError } from '../builders/errors.js';
 import { ensureDir } from '../builders/fsutil.js';
-import { asNpyDtype, readNpz, writeNpzAsync, type NpyArray } from './npz.js';
+import { asNpyDtype, readNpz, writeNpzNoSync, type NpyArray } from './npz.js';
 import { Interrupted, type Pool, type Unit, type UnitResult } from './pool.js';
 import { Progress } from './progress.js';
 import type { BadItem, InputPlan } from './protocol.js';
@@ -94,52 +94,6 @@ export function isValidOutput(file: string, outputs: number): boolean {
   }
 }
 
-/** Output writes, at most `limit` at a time (each holds a file open until its fsync and rename are done). */
-class Writer {
-  private active = 0;
-  private readonly waiting: (() => Promise<void>)[] = [];
-  private idle: (() => void)[] = [];
-  error?: Error;
-
-  constructor(
-    private readonly limit: number,
-    private readonly onError: (e: Error) => void,
-  ) {}
-
-  add(job: () => Promise<void>): void {
-    this.waiting.push(job);
-    this.pump();
-  }
-
-  /** Forget the writes not started yet (Ctrl-C: stop fast; those inputs count as not run). */
-  dropQueued(): void {
-    this.waiting.length = 0;
-  }
-
-  drain(): Promise<void> {
-    if (!this.active && !this.waiting.length) return Promise.resolve();
-    return new Promise((resolve) => this.idle.push(resolve));
-  }
-
-  private pump(): void {
-    while (this.active < this.limit && this.waiting.length && !this.error) {
-      const job = this.waiting.shift()!;
-      this.active++;
-      job()
-        .catch((e: Error) => {
-          this.error ??= e;
-          this.waiting.length = 0;
-          this.onError(e);
-        })
-        .finally(() => {
-          this.active--;
-          this.pump();
-          if (!this.active && !this.waiting.length) for (const f of this.idle.splice(0)) f();
-        });
-    }
-  }
-}
-
 export interface DatalistOptions {
   datalist: string;
   output: string;
@@ -202,7 +156,6 @@ export async function runDatalist(s: RunSettings, d: DatalistOptions): Promise<D
       units.push({ id: units.length, attempts: 0, items: pending.slice(j, j + plan.batch).map((index) => ({ index, file: path.resolve(entries[index]) })) });
     }
     const progress = new Progress(pending.length, 'img', d.progress);
-    const writer = new Writer(8, () => pool!.end());
 
     const write = (r: UnitResult): void => {
       const rowsInBatch = plan.fixedBatch ? plan.batch : r.rows.length;
@@ -219,13 +172,11 @@ export async function runDatalist(s: RunSettings, d: DatalistOptions): Promise<D
           const p = per[k];
           arrays.set(`output_${k}`, { dtype: p.dtype, shape: [1, ...p.rest], data: o.data.subarray(j * p.size, (j + 1) * p.size) as NpyArray['data'] });
         });
-        writer.add(async () => {
-          await writeNpzAsync(name(index), arrays);
-          written++;
-          lastWrite = performance.now();
-          progress.tick();
-        });
+        writeNpzNoSync(name(index), arrays);
+        written++;
+        progress.tick();
       });
+      lastWrite = performance.now();
     };
 
     let next = 0;
@@ -259,11 +210,8 @@ export async function runDatalist(s: RunSettings, d: DatalistOptions): Promise<D
         },
       );
     } finally {
-      if (interrupted) writer.dropQueued();
-      await writer.drain();
       progress.clear();
     }
-    if (writer.error) throw writer.error;
     if (stopAt) throw new RebakeError(stopAt.code, stopAt.message);
   };
 

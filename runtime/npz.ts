@@ -317,26 +317,19 @@ export function writeNpz(file: string, arrays: Map<string, NpyArray> | Record<st
 }
 
 /**
- * The runner's output writer: temp name + rename on libuv's thread pool, so a reader or a killed run never
- * sees a partial file, but without writeNpz's fsync. The runner writes tens of thousands of small files and
- * an fsync each measured 1.7-8 ms here (the whole budget of an image); after a power loss an output may be
- * empty or garbage, and `--resume` re-runs every output that does not load.
+ * The runner's output writer: temp name + rename, so a reader or a killed run never sees a partial file, but
+ * without writeNpz's fsync. The runner writes tens of thousands of small files and an fsync each measured
+ * 1.7-8 ms here (the whole budget of an image); after a power loss an output may be empty or garbage, and
+ * `--resume` re-runs every output that does not load. Synchronous: for small files the thread-pool round
+ * trips of async writes cost more CPU than the write itself, and that CPU is taken from inference.
  */
-export async function writeNpzAsync(file: string, arrays: Map<string, NpyArray> | Record<string, NpyArray>): Promise<void> {
+export function writeNpzNoSync(file: string, arrays: Map<string, NpyArray> | Record<string, NpyArray>): void {
   const tmp = tempPathFor(file);
-  let fh: fs.promises.FileHandle | undefined;
   try {
-    fh = await fs.promises.open(tmp, 'w');
-    for (const chunk of encodeNpz(arrays)) {
-      let off = 0;
-      while (off < chunk.byteLength) off += (await fh.write(chunk, off, chunk.byteLength - off)).bytesWritten;
-    }
-    await fh.close();
-    fh = undefined;
-    await fs.promises.rename(tmp, file);
+    fs.writeFileSync(tmp, Buffer.concat(encodeNpz(arrays)));
+    fs.renameSync(tmp, file);
   } catch (e) {
-    await fh?.close().catch(() => {});
-    await fs.promises.rm(tmp, { force: true });
+    fs.rmSync(tmp, { force: true });
     throw unwritable(file, e);
   }
 }

@@ -4,7 +4,7 @@
  *
  *   coordinator --init--> host --init--> session
  *   host <--ready-- session; coordinator <--ready(model)-- host
- *   coordinator --plan--> host (--synthetic--> session, warm-up in performance mode)
+ *   coordinator --plan--> host --plan--> session (performance mode: warm-up) --warm--> host
  *   host --want(n)--> coordinator --batch/ticket...--> host --run--> session --done--> host --result--> coordinator
  *   coordinator --exit--> host, once every unit is done (a host keeps asking until then: work may come back
  *   from a host that died)
@@ -91,12 +91,12 @@ export type FromHost =
 
 export type ToSession =
   | { type: 'init'; modelPath: string; threads: number; spin: boolean }
-  | { type: 'synthetic'; dims: number[]; dtype: InputDtype; data: Uint8Array | Float32Array | Uint16Array; warmup: number }
-  /** Without data: run the synthetic input again. */
-  | { type: 'run'; id: number; dims?: number[]; data?: Uint8Array | Float32Array | Uint16Array; dtype?: InputDtype };
+  | { type: 'plan'; plan: Plan }
+  /** Datalist items to read and run, or none: run the synthetic input again. */
+  | { type: 'run'; id: number; items?: WorkItem[] };
 
 export type FromSession =
   | { type: 'ready'; model: ModelInfo }
   | { type: 'warm' }
-  | { type: 'done'; id: number; outputs: OutTensor[]; timing: RunTiming }
+  | { type: 'done'; id: number; rows: number[]; outputs: OutTensor[]; bad: BadItem[]; timing?: RunTiming }
   | { type: 'fatal'; code: string; message: string; file?: string };
