@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { RebakeError } from '../builders/errors.js';
 import { ensureDir } from '../builders/fsutil.js';
-import { asNpyDtype, readNpz, writeNpzNoSync, type NpyArray } from './npz.js';
+import { asNpyDtype, readNpz, writeNpz, type NpyArray } from './npz.js';
 import { Interrupted, type Pool, type Unit, type UnitResult } from './pool.js';
 import { Progress } from './progress.js';
 import type { BadItem, InputPlan } from './protocol.js';
@@ -172,7 +172,7 @@ export async function runDatalist(s: RunSettings, d: DatalistOptions): Promise<D
           const p = per[k];
           arrays.set(`output_${k}`, { dtype: p.dtype, shape: [1, ...p.rest], data: o.data.subarray(j * p.size, (j + 1) * p.size) as NpyArray['data'] });
         });
-        writeNpzNoSync(name(index), arrays);
+        writeNpz(name(index), arrays);
         written++;
         progress.tick();
       });

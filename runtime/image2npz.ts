@@ -10,7 +10,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { RebakeError } from '../builders/errors.js';
 import { ensureDir, writeFileAtomic } from '../builders/fsutil.js';
-import { writeNpzNoSync } from './npz.js';
+import { writeNpz } from './npz.js';
 import { Progress } from './progress.js';
 
 export interface Image2NpzOptions {
@@ -88,7 +88,7 @@ export async function image2npz(o: Image2NpzOptions): Promise<Image2NpzResult> {
       const img = images[next++];
       try {
         const { data, shape } = await decodeImage(img);
-        writeNpzNoSync(npzOf(img), { input_0: { dtype: 'uint8', shape, data } });
+        writeNpz(npzOf(img), { input_0: { dtype: 'uint8', shape, data } });
       } catch (e) {
         next = images.length; // the others stop after their current image
         throw e;

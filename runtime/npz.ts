@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import zlib from 'node:zlib';
 import { inflateSync } from 'fflate';
 import { InternalError, RebakeError } from '../builders/errors.js';
-import { tempPathFor, unwritable, writeFileAtomic } from '../builders/fsutil.js';
+import { writeFileAtomic } from '../builders/fsutil.js';
 import { DataType, elementCount, viewRawBytes, type TensorData } from '../builders/ir/tensor.js';
 
 export type NpyDtype = 'bool' | 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'uint64' | 'int64' | 'float16' | 'float32' | 'float64';
@@ -311,25 +311,12 @@ export function encodeNpz(arrays: Map<string, NpyArray> | Record<string, NpyArra
   return [...chunks, ...central, eocd];
 }
 
-/** Write an npz that numpy.load reads; temp name + rename, so a reader never sees a partial file. */
+/**
+ * Write an npz that numpy.load reads; temp name + rename, so a reader or a killed run never sees a partial
+ * file. The runner writes tens of thousands of them: no fsync (see writeFileAtomic), and `--resume` re-runs
+ * any output that does not load.
+ */
 export function writeNpz(file: string, arrays: Map<string, NpyArray> | Record<string, NpyArray>): void {
   writeFileAtomic(file, encodeNpz(arrays));
 }
 
-/**
- * The runner's output writer: temp name + rename, so a reader or a killed run never sees a partial file, but
- * without writeNpz's fsync. The runner writes tens of thousands of small files and an fsync each measured
- * 1.7-8 ms here (the whole budget of an image); after a power loss an output may be empty or garbage, and
- * `--resume` re-runs every output that does not load. Synchronous: for small files the thread-pool round
- * trips of async writes cost more CPU than the write itself, and that CPU is taken from inference.
- */
-export function writeNpzNoSync(file: string, arrays: Map<string, NpyArray> | Record<string, NpyArray>): void {
-  const tmp = tempPathFor(file);
-  try {
-    fs.writeFileSync(tmp, Buffer.concat(encodeNpz(arrays)));
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw unwritable(file, e);
-  }
-}
