@@ -1,3 +1,5 @@
+import path from 'node:path';
+import { ensureDir } from '../../builders/fsutil.js';
 import { saveModel } from '../../builders/ir/model.js';
 import { ARCHS } from '../../builders/zoo/archs.js';
 import { repvggModel, zooArch, ZOO_OPSETS } from '../../builders/zoo/repvgg.js';
@@ -22,7 +24,7 @@ Architectures: ${archList}
   (tiny, tiny-g4, tiny-g2-se: small shapes for tests, 10 classes)
 
 Options:
-  --out FILE        where to write the model (required)
+  --out FILE        where to write the model (required; missing folders are created)
   --seed N          weight seed (default 0)
   --dynamic-batch   input [batch_size, 3, S, S] with a Shape/Gather/Unsqueeze/Concat/Reshape flatten
   --bn-folded       the eval-export flavour
@@ -49,6 +51,7 @@ Options:
       inputSize: intOption(args, 'size', 224),
       opset: intOption(args, 'opset', 13),
     });
+    ensureDir(path.dirname(path.resolve(out)));
     const saved = saveModel(model, out);
     process.stdout.write(`${out}: RepVGG-${arch.name} train-time, ${(saved.bytes / 1e6).toFixed(1)} MB\n`);
     return 0;
