@@ -42,6 +42,7 @@ export function unwritable(file: string, e: unknown): Error {
     err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'EROFS' ? 'permission denied' :
     err.code === 'ENOTDIR' ? 'a parent path is a file, not a folder' :
     err.code === 'EISDIR' ? 'is a folder' :
+    err.code === 'EEXIST' ? 'exists and is a file, not a folder' :
     err.code === 'ENOSPC' ? 'no space left on device' : err.message;
   return new RebakeError('OUTPUT_UNWRITABLE', `cannot write: ${why}`, { file });
 }
@@ -50,6 +51,13 @@ export function unwritable(file: string, e: unknown): Error {
 export function ensureDir(dir: string): void {
   try {
     fs.mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    // mkdir names the whole path; name the component that is in the way.
+    let blocker = dir;
+    while (!fs.existsSync(blocker) && path.dirname(blocker) !== blocker) blocker = path.dirname(blocker);
+    throw unwritable(fs.existsSync(blocker) && !fs.statSync(blocker).isDirectory() ? blocker : dir, e);
+  }
+  try {
     fs.accessSync(dir, fs.constants.W_OK);
   } catch (e) {
     throw unwritable(dir, e);

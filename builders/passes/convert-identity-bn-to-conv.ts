@@ -13,10 +13,9 @@
  *   o div (C/g) reads input channels of that group, local index o mod (C/g) being channel o itself.
  */
 import type { Graph, Node } from '../ir/graph.js';
-import type { Model } from '../ir/model.js';
 import { DataType } from '../ir/tensor.js';
-import { bnAffine, convInfo, dilationsAgree, identityKernel, isSum, mergedDilations, subgraphGuard, sumRoot, sumTerms, type ConvInfo } from './lib/conv.js';
-import type { Pass, PassReport } from './pass.js';
+import {bnAffine, convInfo, dilationsAgree, identityKernel, isSum, mergedDilations, sumRoot, sumTerms, type ConvInfo} from './lib/conv.js';
+import { flatGraphPass, type Pass } from './pass.js';
 
 const IDENTITY_KERNEL = 3;
 
@@ -79,15 +78,10 @@ function convert(g: Graph, bn: Node): Node | string {
   });
 }
 
-export const convertIdentityBnToConv: Pass = {
+export const convertIdentityBnToConv: Pass = flatGraphPass({
   name: 'convert-identity-bn-to-conv',
   summary: "turn a BatchNormalization on a block's input (RepVGG identity branch) into a 3x3 Conv beside its sibling convs",
-  wanted: () => true,
-  run(model: Model): PassReport {
-    const g = model.graph;
-    const report: PassReport = { changes: [], skipped: [] };
-    const guard = subgraphGuard(g);
-    if (guard) return { changes: [], skipped: [guard] };
+  rewrite(g, report) {
     for (const bn of g.nodes) {
       if (bn.opType !== 'BatchNormalization' || bn.domain !== '') continue;
       const name = bn.name;
@@ -95,6 +89,5 @@ export const convertIdentityBnToConv: Pass = {
       if (typeof res === 'string') report.skipped.push(`BatchNormalization ${name}: ${res}`);
       else report.changes.push(`BatchNormalization ${name} -> identity Conv ${res.name}`);
     }
-    return report;
   },
-};
+});

@@ -14,11 +14,10 @@
  * remove-dead-nodes.
  */
 import { attrInt, attrInts, type Graph, type Node } from '../ir/graph.js';
-import type { Model } from '../ir/model.js';
 import { inferShapes, type Shape } from '../ir/shapes.js';
 import { DataType, toNumbers } from '../ir/tensor.js';
-import { subgraphGuard } from './lib/conv.js';
-import type { Pass, PassReport } from './pass.js';
+
+import { flatGraphPass, type Pass, type PassReport } from './pass.js';
 
 /** One element of an integer shape vector: known, or dim `axis` of tensor `of`. */
 type Sym = number | { of: string; axis: number };
@@ -177,20 +176,14 @@ function foldShapeArithmetic(g: Graph, report: PassReport): void {
   }
 }
 
-export const foldConstants: Pass = {
+export const foldConstants: Pass = flatGraphPass({
   name: 'fold-constants',
   summary: 'turn Constant nodes into initializers, bypass Identity of constants, fold static shape arithmetic',
-  wanted: () => true,
-  run(model: Model): PassReport {
-    const g = model.graph;
-    const report: PassReport = { changes: [], skipped: [] };
-    const guard = subgraphGuard(g);
-    if (guard) return { changes: [], skipped: [guard] };
+  rewrite(g, report) {
     const constants = constantsToInitializers(g);
     if (constants) report.changes.push(`${constants} Constant node(s) -> initializers`);
     const identities = bypassConstantIdentities(g);
     if (identities) report.changes.push(`${identities} Identity node(s) of constants bypassed (readers share the constant)`);
     foldShapeArithmetic(g, report);
-    return report;
   },
-};
+});

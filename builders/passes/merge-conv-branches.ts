@@ -18,9 +18,8 @@
  * The reference conv's weights are accumulated in place when it alone owns them.
  */
 import { type Graph, type Node } from '../ir/graph.js';
-import type { Model } from '../ir/model.js';
-import { addKernelInto, convInfo, dilationsAgree, isSumRoot, mergedDilations, ownedWeight, replaceConvWeight, setConvBias, subgraphGuard, sumTerms, type ConvInfo } from './lib/conv.js';
-import type { Pass, PassReport } from './pass.js';
+import {addKernelInto, convInfo, dilationsAgree, isSumRoot, mergedDilations, ownedWeight, replaceConvWeight, setConvBias, sumTerms, type ConvInfo} from './lib/conv.js';
+import { flatGraphPass, type Pass, type PassReport } from './pass.js';
 
 interface Aligned {
   conv: ConvInfo;
@@ -170,16 +169,10 @@ function mergeSum(g: Graph, root: Node, report: PassReport): void {
   }
 }
 
-export const mergeConvBranches: Pass = {
+export const mergeConvBranches: Pass = flatGraphPass({
   name: 'merge-conv-branches',
   summary: 'merge a sum of parallel convs on the same input into one conv (kernels zero-padded, biases added)',
-  wanted: () => true,
-  run(model: Model): PassReport {
-    const g = model.graph;
-    const report: PassReport = { changes: [], skipped: [] };
-    const guard = subgraphGuard(g);
-    if (guard) return { changes: [], skipped: [guard] };
+  rewrite(g, report) {
     for (const root of g.nodes.filter((n) => isSumRoot(g, n))) mergeSum(g, root, report);
-    return report;
   },
-};
+});

@@ -8,19 +8,13 @@
  *   (they are the model's signature). Visiting nodes in reverse topological order removes whole dead
  *   chains in one sweep.
  */
-import type { Model } from '../ir/model.js';
-import { subgraphGuard } from './lib/conv.js';
-import type { Pass, PassReport } from './pass.js';
 
-export const removeDeadNodes: Pass = {
+import { flatGraphPass, type Pass } from './pass.js';
+
+export const removeDeadNodes: Pass = flatGraphPass({
   name: 'remove-dead-nodes',
   summary: 'remove nodes whose outputs nothing reads, and unused initializers',
-  wanted: () => true,
-  run(model: Model): PassReport {
-    const g = model.graph;
-    const report: PassReport = { changes: [], skipped: [] };
-    const guard = subgraphGuard(g);
-    if (guard) return { changes: [], skipped: [guard] };
+  rewrite(g, report) {
     const removed = new Map<string, number>();
     for (const n of g.topoSort().reverse()) {
       if (n.outputs.some((o) => o !== '' && g.useCount(o) > 0)) continue;
@@ -41,6 +35,5 @@ export const removeDeadNodes: Pass = {
     }
     if (inits) report.changes.push(`removed ${inits} unused initializer(s) (${bytes} bytes)`);
     for (const name of [...g.valueInfo.keys()]) if (!g.producer(name)) g.valueInfo.delete(name);
-    return report;
   },
-};
+});

@@ -113,15 +113,25 @@ describe('rebake zoo', () => {
       [['zoo', 'A0'], /--out FILE is required/],
       [['zoo', 'tiny', '--out', out, '--size', '100'], /multiple of 32, got 100/],
       [['zoo', 'tiny', '--out', out, '--opset', '12'], /opset must be one of 11, 13, got 12/],
-      [['zoo', 'tiny', '--out', path.join(dir, 'missing', 'm.onnx')], /cannot write: folder does not exist/],
+      [['zoo', 'tiny', '--out', path.join(dir, 'blocker', 'm.onnx')], /blocker: cannot write: exists and is a file, not a folder$/m],
     ];
+    fs.writeFileSync(path.join(dir, 'blocker'), 'a file where a folder should be');
     for (const [args, msg] of cases) {
       const r = cli(args);
       expect(r.status, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(msg);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
     }
-    expect(fs.readdirSync(dir)).toEqual([]);
+    expect(fs.readdirSync(dir)).toEqual(['blocker']);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('creates missing folders for --out', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rebake-zoo-'));
+    const out = path.join(dir, 'a', 'b', 'm.onnx');
+    const r = cli(['zoo', 'tiny', '--out', out]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(fs.readdirSync(path.dirname(out))).toEqual(['m.onnx']);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -164,19 +164,6 @@ export function dilationsAgree(c: ConvInfo, dilations: number[]): boolean {
   return c.kernel.every((k, d) => k === 1 || c.dilations[d] === dilations[d]);
 }
 
-/**
- * Why a graph-rewriting pass must leave this graph alone, if it must: a subgraph (If, Loop, Scan body)
- * may read outer values by name, which the IR's use counts do not see.
- */
-export function subgraphGuard(g: Graph): string | undefined {
-  const n = g.nodes.find((x) => Object.values(x.attrs).some((a) => {
-    if (a.kind !== 'opaque') return false;
-    const v = a.value as { g?: unknown; graphs?: unknown[] };
-    return !!v.g || !!v.graphs?.length;
-  }));
-  return n && `${n.opType} ${n.name} has a subgraph, which may read values by name: graph left unchanged`;
-}
-
 /** Add and Sum nodes (without the pre-opset-7 broadcast attributes) are sums whose terms may be regrouped. */
 export function isSum(n: Node | undefined): n is Node {
   return !!n && n.domain === '' && (n.opType === 'Add' || n.opType === 'Sum') && n.attrs.axis === undefined && n.attrs.broadcast === undefined;
