@@ -330,7 +330,9 @@ function modelChunks(model: Model, externalize?: Externalized, dataFile?: string
 }
 
 export function encodeModel(model: Model): Uint8Array {
-  return Buffer.concat(modelChunks(model));
+  const buf = Buffer.concat(modelChunks(model));
+  // A plain Uint8Array, so that callers' slice() copies (Buffer#slice would alias).
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
 /** Write atomically; weights above EXTERNAL_DATA_LIMIT go to `<file>.data` beside it. */
