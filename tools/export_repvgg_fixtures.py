@@ -9,7 +9,7 @@ Run from the repository root with the Debian interpreter (it has torch/onnx):
 
 The RepVGG implementation below is written from the RepVGG paper
 (Ding et al., "RepVGG: Making VGG-style ConvNets Great Again", CVPR 2021)
-and the description in /work/shared/reference/FORMATS.md section 5:
+and the description of the architecture in the project's format reference (RepVGG section):
 
   block(x) = ReLU( SE?( BN(conv3x3(x)) + BN(conv1x1(x)) + BN(x) ) )
 

@@ -35,7 +35,9 @@ import skimage.data
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 OUT_DIR = os.path.join(REPO, "test", "fixtures", "preprocess")
-REF_DIR = "/work/shared/reference/vastmodelzoo"
+# The zoo's vdsp params: VASTMODELZOO_DIR names a folder holding vdsp_params/ and vdsp_params_other/;
+# without it the copies already committed in test/fixtures/preprocess/params/ are used.
+REF_DIR = os.environ.get("VASTMODELZOO_DIR")
 PARAM_DIRS = ["vdsp_params", "vdsp_params_other"]
 PIL_BILINEAR = getattr(Image, "Resampling", Image).BILINEAR
 
@@ -324,7 +326,15 @@ def main():
     out = args.out
     cv2.setNumThreads(1)
 
-    for sub in ("params", "images", "expected"):
+    committed = os.path.join(out, "params")
+    if REF_DIR:
+        sources = [f for sub in PARAM_DIRS for f in sorted(glob.glob(os.path.join(REF_DIR, sub, "*.json")))]
+    else:
+        # The zoo's order: its vdsp_params/ (the RepVGG files) first, then vdsp_params_other/.
+        names = sorted(os.listdir(committed))
+        sources = [os.path.join(committed, n) for n in names if n.startswith("official-repvgg")]
+        sources += [os.path.join(committed, n) for n in names if not n.startswith("official-repvgg")]
+    for sub in ("images", "expected") + (("params",) if REF_DIR else ()):
         d = os.path.join(out, sub)
         if os.path.isdir(d):
             shutil.rmtree(d)
@@ -332,19 +342,19 @@ def main():
 
     # ---- configs
     configs = []  # dict(id, opType, opConfig, files)
-    for sub in PARAM_DIRS:
-        for f in sorted(glob.glob(os.path.join(REF_DIR, sub, "*.json"))):
-            shutil.copyfile(f, os.path.join(out, "params", os.path.basename(f)))
-            j = json.load(open(f))
-            key = json.dumps([j["OpType"], j["OpConfig"]], sort_keys=True)
-            for c in configs:
-                if c["_key"] == key:
-                    c["files"].append("params/" + os.path.basename(f))
-                    break
-            else:
-                configs.append(dict(_key=key, id=config_id_for(f), opType=j["OpType"],
-                                    opConfig=j["OpConfig"],
-                                    files=["params/" + os.path.basename(f)]))
+    for f in sources:
+        if REF_DIR:
+            shutil.copyfile(f, os.path.join(committed, os.path.basename(f)))
+        j = json.load(open(f))
+        key = json.dumps([j["OpType"], j["OpConfig"]], sort_keys=True)
+        for c in configs:
+            if c["_key"] == key:
+                c["files"].append("params/" + os.path.basename(f))
+                break
+        else:
+            configs.append(dict(_key=key, id=config_id_for(f), opType=j["OpType"],
+                                opConfig=j["OpConfig"],
+                                files=["params/" + os.path.basename(f)]))
     ids = [c["id"] for c in configs]
     assert len(set(ids)) == len(ids), ids
     repvgg_cfg = next(c for c in configs if c["id"] == "repvgg")["opConfig"]
