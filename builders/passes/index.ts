@@ -5,6 +5,7 @@
 import { appendSoftmax } from './append-softmax.js';
 import { bakePreprocess } from './bake-preprocess.js';
 import { convertIdentityBnToConv } from './convert-identity-bn-to-conv.js';
+import { eliminateNopOps } from './eliminate-nop-ops.js';
 import { foldConstants } from './fold-constants.js';
 import { fuseBnIntoConv } from './fuse-bn-into-conv.js';
 import { makeBatchDynamic } from './make-batch-dynamic.js';
@@ -15,6 +16,7 @@ import { removeDeadNodes } from './remove-dead-nodes.js';
 export const PASSES: Pass[] = [
   // Structural re-parameterization (RepVGG train-time graph -> one conv per block).
   foldConstants,
+  eliminateNopOps,
   fuseBnIntoConv,
   convertIdentityBnToConv,
   mergeConvBranches,
