@@ -27,7 +27,3 @@ export const PASSES: Pass[] = [
   bakePreprocess,
   appendSoftmax,
 ];
-
-export function passByName(name: string): Pass | undefined {
-  return PASSES.find((p) => p.name === name);
-}

@@ -2,16 +2,16 @@
  * Every bad input: exit 2, exactly one stderr line naming the file (and YAML/JSON line, key path) and the
  * problem, no stack trace, and nothing left in the workspace. Runs the compiled CLI as a user would.
  */
-import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { encodeModel, saveModel } from '../../builders/ir/model.js';
+import { PASSES } from '../../builders/passes/index.js';
+import { cli, cliAsync } from '../helpers/cli.js';
 import { tinyClassifier } from '../helpers/models.js';
 
-const CLI = path.resolve('bin/rebake.js');
 const GOOD_VDSP = {
   OpType: 'FUSION_OP_RGB_RESIZE_CVTCOLOR_CROP_NORM_TENSOR',
   OpConfig: {
@@ -113,13 +113,12 @@ describe('bad input: exit 2, one located line, nothing written', () => {
         fs.writeFileSync(path.join(d, name), bytes);
       }
       fs.writeFileSync(path.join(path.dirname(d), 'outside.bin'), Buffer.alloc(432));
-      const r = await runCli(c.args, d);
+      const r = await cliAsync(c.args, { cwd: d });
       const lines = r.stderr.split('\n').filter((l) => l && !l.startsWith('notice: '));
-      const { PASSES } = require_passes();
       const expected = c.expected
         .replaceAll('<d>', fs.realpathSync(d))
         .replace('<n>', String(modelBytes.length - 100))
-        .replace('<passes>', PASSES.map((p: { name: string }) => p.name).join(', '));
+        .replace('<passes>', PASSES.map((p) => p.name).join(', '));
       expect(r.status, r.stderr).toBe(2);
       expect(lines).toEqual([expected]);
       expect(r.stderr).not.toMatch(/\n\s+at /);
@@ -129,27 +128,12 @@ describe('bad input: exit 2, one located line, nothing written', () => {
   }
 });
 
-/** Spawn the CLI without blocking, so cases run side by side. */
-function runCli(args: string[], cwd: string): Promise<{ status: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    p.on('close', (status) => resolve({ status, stderr }));
-  });
-}
-
-import * as passIndex from '../../builders/passes/index.js';
-function require_passes() {
-  return passIndex;
-}
-
 describe('a good config builds', () => {
   it('writes mod.onnx and mod.json into <workspace>/<name>/', () => {
     const d = fs.mkdtempSync(path.join(os.tmpdir(), 'rebake-good-'));
     fs.writeFileSync(path.join(d, 'c.yaml'), yamlConfig());
     saveModel(tinyClassifier(), path.join(d, 'model.onnx'));
-    const r = spawnSync(process.execPath, [CLI, 'build', 'c.yaml', '--json'], { cwd: d, encoding: 'utf8' });
+    const r = cli(['build', 'c.yaml', '--json'], { cwd: d });
     expect(r.status, r.stderr).toBe(0);
     const manifest = JSON.parse(r.stdout);
     expect(manifest.name).toBe('tiny');

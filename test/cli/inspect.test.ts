@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,9 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { modelStats } from '../../builders/inspect.js';
 import { saveModel } from '../../builders/ir/model.js';
 import { tinyClassifier } from '../helpers/models.js';
+import { cli } from '../helpers/cli.js';
 
-const CLI = path.resolve('bin/rebake.js');
-const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
 
 describe('rebake inspect', () => {
   it('counts parameters and MACs by hand-computed values', () => {

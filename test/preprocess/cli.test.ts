@@ -1,13 +1,12 @@
 /** The baked preprocessing through the compiled CLI: a build, `inspect` of the bare .onnx, and a model mismatch. */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { saveModel } from '../../builders/ir/model.js';
 import { tinyClassifier } from '../helpers/models.js';
+import { cli } from '../helpers/cli.js';
 
-const CLI = path.resolve('bin/rebake.js');
 const VDSP = {
   OpType: 'FUSION_OP_RGB_RESIZE_CVTCOLOR_CROP_NORM_TENSOR',
   OpConfig: {
@@ -18,7 +17,7 @@ const VDSP = {
 };
 
 let dir: string;
-const rebake = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: 'utf8' });
+const rebake = (...args: string[]) => cli(args, { cwd: dir });
 
 function config(name: string, vdspFile: string): string {
   const file = `${name}.yaml`;

@@ -1,5 +1,4 @@
 /** `rebake zoo`: train-time RepVGG graphs shaped like PyTorch exports (test/fixtures/repvgg/README.md). */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,9 +10,8 @@ import { ARCHS, blocksOf } from '../../builders/zoo/archs.js';
 import { repvggModel } from '../../builders/zoo/repvgg.js';
 import { maxAbs, maxAbsDiff } from '../helpers/ort.js';
 import { compare, firstOutput, inputTensor, opCounts } from '../helpers/repvgg.js';
+import { cli } from '../helpers/cli.js';
 
-const CLI = path.resolve('bin/rebake.js');
-const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
 
 /** Through bytes, so node order is the file's. */
 const roundTrip = (m: Model) => decodeModel(encodeModel(m), 'zoo.onnx');

@@ -3,7 +3,6 @@
  * parameters and MACs `rebake inspect` reports match the seed table of FORMATS.md section 5 (params within
  * 0.5%, MACs within 3% of its GFLOPs column, which counts multiply-adds).
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,9 +11,8 @@ import { modelStats } from '../../builders/inspect.js';
 import { ARCHS, blocksOf } from '../../builders/zoo/archs.js';
 import { repvggModel } from '../../builders/zoo/repvgg.js';
 import { opCounts, reparameterize } from '../helpers/repvgg.js';
+import { cli } from '../helpers/cli.js';
 
-const CLI = path.resolve('bin/rebake.js');
-const cli = (args: string[], cwd?: string) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', cwd });
 
 const within = (value: number, target: number, rel: number) => Math.abs(value - target) <= rel * target;
 
@@ -49,11 +47,11 @@ describe('zoo architectures against the seed table', () => {
   it('A0 end to end on the command line: zoo -> build -> inspect', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rebake-zoo-a0-'));
     try {
-      expect(cli(['zoo', 'A0', '--out', 'a0.onnx', '--seed', '2'], dir).status).toBe(0);
+      expect(cli(['zoo', 'A0', '--out', 'a0.onnx', '--seed', '2'], { cwd: dir }).status).toBe(0);
       fs.writeFileSync(path.join(dir, 'a0.yaml'), 'name: a0\nfrontend:\n  type: onnx\n  checkpoint: a0.onnx\n  dtype: fp32\nbackend:\n  type: onnxruntime\n  dtype: fp32\nworkspace:\n  path: ws\n');
-      const build = cli(['build', 'a0.yaml'], dir);
+      const build = cli(['build', 'a0.yaml'], { cwd: dir });
       expect(build.status, build.stderr).toBe(0);
-      const r = cli(['inspect', 'ws/a0/mod', '--json'], dir);
+      const r = cli(['inspect', 'ws/a0/mod', '--json'], { cwd: dir });
       expect(r.status, r.stderr).toBe(0);
       const s = JSON.parse(r.stdout) as { params: number; macs: number; ops: Record<string, number>; passes: { name: string; status: string }[] };
       expect(s.ops).toEqual({ Conv: 22, Relu: 22, GlobalAveragePool: 1, Reshape: 1, Gemm: 1 });
