@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createModel, saveModel } from '../builders/ir/model.js';
-import { DataType } from '../builders/ir/tensor.js';
+import { DataType } from '../core/tensor.js';
 import { PASSES } from '../builders/passes/index.js';
 import { inChild, median, runAsChild, writeConfig, type ChildResult } from './lib.js';
 

@@ -3,7 +3,7 @@
  * vamp's spellings are kept as given (`--vdsp_params`, `--path_output`).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { RebakeError } from '../builders/errors.js';
+import { RebakeError } from '../core/errors.js';
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 

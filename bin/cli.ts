@@ -2,8 +2,8 @@
  * rebake's entry point. Commands live in bin/commands/<name>.ts and are imported only when used, so
  * `rebake --help` does not pay for onnxruntime or protobuf. Exit codes: 0 ok, 2 bad input, 1 internal error.
  */
-import { isRebakeError } from '../builders/errors.js';
-import { packageVersion as version } from '../builders/version.js';
+import { isRebakeError } from '../core/errors.js';
+import { packageVersion as version } from '../core/version.js';
 import type { CommandSpec } from './args.js';
 import { parseCommandArgs } from './args.js';
 

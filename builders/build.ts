@@ -8,13 +8,13 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { loadBuildConfig, loadVdspParams, type LoadOptions } from './config/load.js';
 import type { BuildConfig, VdspParams } from './config/types.js';
-import { RebakeError } from './errors.js';
-import { ensureDir, writeFileAtomic } from './fsutil.js';
+import { RebakeError } from '../core/errors.js';
+import { ensureDir, writeFileAtomic } from '../core/fsutil.js';
 import { modelStats, type IOInfo } from './inspect.js';
 import { decodeModel, saveModel, type Model } from './ir/model.js';
 import { PASSES } from './passes/index.js';
 import type { PassContext } from './passes/pass.js';
-import { packageVersion } from './version.js';
+import { packageVersion } from '../core/version.js';
 
 export type PassStatus = 'applied' | 'unchanged' | 'not-wanted' | 'disabled';
 

@@ -5,7 +5,7 @@
 import { attrInt, type Dim } from './ir/graph.js';
 import type { Model } from './ir/model.js';
 import { inferShapes } from './ir/shapes.js';
-import { DataType, dataTypeName, elementCount, type Tensor } from './ir/tensor.js';
+import { DataType, dataTypeName, elementCount, type Tensor } from '../core/tensor.js';
 
 export interface IOInfo {
   name: string;

@@ -7,9 +7,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { RebakeError } from '../builders/errors.js';
-import { ensureDir } from '../builders/fsutil.js';
-import { asNpyDtype, readNpz, writeNpz, type NpyArray } from './npz.js';
+import { RebakeError } from '../core/errors.js';
+import { ensureDir } from '../core/fsutil.js';
+import { asNpyDtype, readNpz, writeNpz, type NpyArray } from '../core/npz.js';
 import { Interrupted, type Pool, type Unit, type UnitResult } from './pool.js';
 import { Progress } from './progress.js';
 import type { BadItem, InputPlan } from './protocol.js';

@@ -6,11 +6,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { RebakeError } from '../builders/errors.js';
-import { writeFileAtomic } from '../builders/fsutil.js';
-import { halfToFloat } from '../builders/ir/tensor.js';
+import { RebakeError } from '../core/errors.js';
+import { writeFileAtomic } from '../core/fsutil.js';
+import { halfToFloat } from '../core/tensor.js';
 import { outputName, readDatalist } from './datalist.js';
-import { readNpz } from './npz.js';
+import { readNpz } from '../core/npz.js';
 
 /** Lines of a text file as Python's `text.split('\n')` with a trailing empty line dropped, each stripped. */
 export function textLines(file: string, what: string): string[] {

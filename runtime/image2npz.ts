@@ -8,9 +8,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
-import { RebakeError } from '../builders/errors.js';
-import { ensureDir, writeFileAtomic } from '../builders/fsutil.js';
-import { writeNpz } from './npz.js';
+import { RebakeError } from '../core/errors.js';
+import { ensureDir, writeFileAtomic } from '../core/fsutil.js';
+import { writeNpz } from '../core/npz.js';
 import { Progress } from './progress.js';
 
 export interface Image2NpzOptions {

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { VdspParams } from '../builders/config/types.js';
-import { RebakeError } from '../builders/errors.js';
+import { RebakeError } from '../core/errors.js';
 import type { InputDtype, InputPlan, ModelInfo } from './protocol.js';
 
 export interface ResolvedModel {

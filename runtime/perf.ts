@@ -6,7 +6,7 @@
  * the end of a fixed-duration run the sessions finish their last call at different times, and with calls of
  * half a second that ragged end would otherwise count as idle time and understate several sessions' rate.
  */
-import { InternalError } from '../builders/errors.js';
+import { InternalError } from '../core/errors.js';
 import { Interrupted, type Pool } from './pool.js';
 import { cores, startPool, withInterrupt, type RunSettings } from './start.js';
 

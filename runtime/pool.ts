@@ -4,7 +4,7 @@
  * its units go back to the front of the queue once, to be run elsewhere; a unit that was already retried,
  * or that no live host is left to run, is reported lost.
  */
-import { InternalError, RebakeError } from '../builders/errors.js';
+import { InternalError, RebakeError } from '../core/errors.js';
 import { processLink, type Link } from './link.js';
 import type { BadItem, FromHost, ModelInfo, OutTensor, Plan, RunTiming, ToHost, WorkItem } from './protocol.js';
 

@@ -6,9 +6,9 @@
  *   taken as already-preprocessed tensors and must have the model's size.
  * Every check that can fail on user data throws a RebakeError naming the file.
  */
-import { RebakeError } from '../builders/errors.js';
-import { floatToHalf, halfToFloat } from '../builders/ir/tensor.js';
-import type { NpyArray } from './npz.js';
+import { RebakeError } from '../core/errors.js';
+import { floatToHalf, halfToFloat } from '../core/tensor.js';
+import type { NpyArray } from '../core/npz.js';
 import { imageForBakedModel, preprocess, resizeU8 } from './preprocess.js';
 import type { InputPlan } from './protocol.js';
 

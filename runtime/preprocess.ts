@@ -6,7 +6,7 @@
  * Speed: only the output window (the crop) is resampled, each needed source row is filtered once, typed
  * arrays only, no per-pixel allocation.
  */
-import { RebakeError } from '../builders/errors.js';
+import { RebakeError } from '../core/errors.js';
 import type { ResizeType, VdspParams } from '../builders/config/types.js';
 import { LETTERBOX_PAD, planFor, type PreprocessPlan, type Window } from '../builders/preprocess/plan.js';
 import { cvAxis, linearAxis, pillowAxis, PILLOW_BITS, roundHalfEven } from '../builders/preprocess/tables.js';

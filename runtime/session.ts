@@ -7,9 +7,9 @@
  * turn (a read is ~0.3 ms per 256x256 image).
  */
 import ort from 'onnxruntime-node';
-import { RebakeError } from '../builders/errors.js';
+import { RebakeError } from '../core/errors.js';
 import { parentEnd } from './link.js';
-import { readNpz } from './npz.js';
+import { readNpz } from '../core/npz.js';
 import { allocBatch, imageOf, prepareRow, syntheticBatch } from './prepare.js';
 import type { BadItem, FromSession, InputPlan, ModelInfo, OutTensor, RunTiming, TensorMeta, ToSession, WorkItem } from './protocol.js';
 

@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { packageRoot } from '../builders/paths.js';
+import { packageRoot } from '../core/paths.js';
 import { readDatalist, outputName } from '../runtime/datalist.js';
 import { scoresOf, textLines, topK, pyFixed } from '../runtime/eval.js';
 

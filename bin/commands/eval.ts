@@ -1,8 +1,8 @@
 /** `rebake eval`: top-1 / top-k accuracy of run outputs; eval/vamp_eval.py prints the same numbers. */
-import { packageFile } from '../../builders/paths.js';
+import { packageFile } from '../../core/paths.js';
 import { evaluate, formatEval } from '../../runtime/eval.js';
 import { intOption, stringOption, type CommandSpec } from '../args.js';
-import { RebakeError } from '../../builders/errors.js';
+import { RebakeError } from '../../core/errors.js';
 
 const HELP = `rebake eval --result_path <dir> --datalist <list.txt> [options]
 

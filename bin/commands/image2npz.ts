@@ -1,5 +1,5 @@
 /** `rebake image2npz`: the zoo's image2npz.py (JPEG folder -> npz files + datalist), on libvips. */
-import { RebakeError } from '../../builders/errors.js';
+import { RebakeError } from '../../core/errors.js';
 import { image2npz } from '../../runtime/image2npz.js';
 import { cores } from '../../runtime/start.js';
 import { intOption, stringOption, type CommandSpec } from '../args.js';

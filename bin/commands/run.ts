@@ -1,7 +1,7 @@
 /** `rebake run`: the vamp-style runner (datalist mode, performance mode, layout sweep). */
 import { loadVdspParams } from '../../builders/config/load.js';
-import { RebakeError } from '../../builders/errors.js';
-import { writeFileAtomic } from '../../builders/fsutil.js';
+import { RebakeError } from '../../core/errors.js';
+import { writeFileAtomic } from '../../core/fsutil.js';
 import { parseShard, runDatalist, type DatalistSummary } from '../../runtime/datalist.js';
 import { resolveModel } from '../../runtime/model.js';
 import { formatPerf, runPerf } from '../../runtime/perf.js';

@@ -1,9 +1,9 @@
 import path from 'node:path';
-import { ensureDir } from '../../builders/fsutil.js';
+import { ensureDir } from '../../core/fsutil.js';
 import { saveModel } from '../../builders/ir/model.js';
 import { ARCHS } from '../../builders/zoo/archs.js';
 import { repvggModel, zooArch, ZOO_OPSETS } from '../../builders/zoo/repvgg.js';
-import { RebakeError } from '../../builders/errors.js';
+import { RebakeError } from '../../core/errors.js';
 import { intOption, stringOption, type CommandSpec } from '../args.js';
 
 const archList = Object.values(ARCHS)

@@ -10,8 +10,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { LineCounter, parseDocument, isMap, isSeq, isPair, isScalar, type Document, type Node as YamlNode } from 'yaml';
-import { RebakeError, type SourceLocation } from '../errors.js';
-import { packageFile } from '../paths.js';
+import { RebakeError, type SourceLocation } from '../../core/errors.js';
+import { packageFile } from '../../core/paths.js';
 import type { BuildConfig, VdspParams } from './types.js';
 
 type Ajv = import('ajv').default;

@@ -1,4 +1,4 @@
-import type { SourceLocation } from '../errors.js';
+import type { SourceLocation } from '../../core/errors.js';
 
 /** Typed views of the two user inputs: the vamc-style build YAML and the vdsp preprocessing params JSON. */
 

@@ -3,8 +3,8 @@
  * Mutate only through addNode / removeNode / replaceAllUses / setInitializer / removeInitializer so the
  * producer and consumer indexes stay right. `check()` runs after every pass.
  */
-import { InternalError } from '../errors.js';
-import { DataType, Tensor, makeTensor, toFloat32, toNumbers, type TensorData } from './tensor.js';
+import { InternalError } from '../../core/errors.js';
+import { DataType, Tensor, makeTensor, toFloat32, toNumbers, type TensorData } from '../../core/tensor.js';
 
 export type Dim = number | string;
 

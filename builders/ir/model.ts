@@ -7,10 +7,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
-import { RebakeError } from '../errors.js';
-import { writeFileAtomic } from '../fsutil.js';
+import { RebakeError } from '../../core/errors.js';
+import { writeFileAtomic } from '../../core/fsutil.js';
 import { Graph, type AttrValue, type Dim, type Node, type ValueInfo } from './graph.js';
-import { DataType, dataTypeName, elementCount, lazyTensor, tensorByteLength, tensorBytes, typedArrayFor, type Tensor, type TensorData } from './tensor.js';
+import { DataType, dataTypeName, elementCount, lazyTensor, tensorByteLength, tensorBytes, typedArrayFor, type Tensor, type TensorData } from '../../core/tensor.js';
 
 const { onnx } = onnxProto;
 type IModelProto = onnxProto.onnx.IModelProto;

@@ -18,10 +18,10 @@
  * reads, and per step its placement: graph nodes, folded into which Conv, or none).
  */
 import path from 'node:path';
-import { InternalError, RebakeError } from '../errors.js';
+import { InternalError, RebakeError } from '../../core/errors.js';
 import type { Graph, ValueInfo } from '../ir/graph.js';
 import { opsetVersion, type Model } from '../ir/model.js';
-import { DataType, dataTypeName, floatToHalf } from '../ir/tensor.js';
+import { DataType, dataTypeName, floatToHalf } from '../../core/tensor.js';
 import type { VdspParams } from '../config/types.js';
 import { Emitter, emitGeometry } from '../preprocess/graph.js';
 import { describeResize, planFor, type PreprocessPlan } from '../preprocess/plan.js';

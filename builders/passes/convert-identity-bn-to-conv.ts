@@ -13,7 +13,7 @@
  *   o div (C/g) reads input channels of that group, local index o mod (C/g) being channel o itself.
  */
 import type { Graph, Node } from '../ir/graph.js';
-import { DataType } from '../ir/tensor.js';
+import { DataType } from '../../core/tensor.js';
 import {bnAffine, convInfo, dilationsAgree, identityKernel, isSum, mergedDilations, sumRoot, sumTerms, type ConvInfo} from './lib/conv.js';
 import { flatGraphPass, type Pass } from './pass.js';
 

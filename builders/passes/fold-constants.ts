@@ -15,7 +15,7 @@
  */
 import { attrInt, attrInts, type Graph, type Node } from '../ir/graph.js';
 import { inferShapes, type Shape } from '../ir/shapes.js';
-import { DataType, toNumbers } from '../ir/tensor.js';
+import { DataType, toNumbers } from '../../core/tensor.js';
 
 import { flatGraphPass, type Pass, type PassReport } from './pass.js';
 

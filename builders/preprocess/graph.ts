@@ -19,9 +19,9 @@
  *   <= 3x, heavy for a photo-to-thumbnail graph (4000x3000 -> 256x256: 33 taps, ~300 MB of int32 per image).
  * BILINEAR: Cast float32, Resize(linear, half_pixel), Round (half to even), Cast uint8 (then Slice the window).
  */
-import { InternalError } from '../errors.js';
+import { InternalError } from '../../core/errors.js';
 import type { Graph } from '../ir/graph.js';
-import { DataType } from '../ir/tensor.js';
+import { DataType } from '../../core/tensor.js';
 import { LETTERBOX_PAD, type PreprocessPlan, type ResizeStep, type Window } from './plan.js';
 import { cvAxis, cvTaps, pillowAxis, PILLOW_BITS, type PillowAxis } from './tables.js';
 

@@ -9,7 +9,7 @@
  * nh = min(OH, floor(H*s + 0.5)), both >= 1; resize to nw x nh; pad to OW x OH with LETTERBOX_PAD (114, the
  * YOLO grey) at top = (OH-nh) div 2, left = (OW-nw) div 2, the remainder at the bottom/right.
  */
-import { InternalError, RebakeError } from '../errors.js';
+import { InternalError, RebakeError } from '../../core/errors.js';
 import type { ResizeType, VdspParams } from '../config/types.js';
 
 export const LETTERBOX_PAD = 114;

@@ -16,10 +16,10 @@
  * BN statistics are non-trivial: var log-uniform in [1e-4, 4], epsilon one of 1e-5..1e-2 per BN, so
  * ignoring epsilon changes the result; 15% of gammas are negative.
  */
-import { RebakeError } from '../errors.js';
+import { RebakeError } from '../../core/errors.js';
 import type { AttrValue, NodeSpec } from '../ir/graph.js';
 import { createModel, type Model } from '../ir/model.js';
-import { DataType, makeTensor } from '../ir/tensor.js';
+import { DataType, makeTensor } from '../../core/tensor.js';
 import { ARCHS, blocksOf, type BlockSpec, type RepvggArch } from './archs.js';
 
 export interface ZooOptions {

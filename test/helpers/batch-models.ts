@@ -1,7 +1,7 @@
 /** Static-batch graphs for the make-batch-dynamic tests: exporter-style heads, an SE block, ops that must be refused. */
 import type { AttrValue, Dim, Graph } from '../../builders/ir/graph.js';
 import { createModel, type Model } from '../../builders/ir/model.js';
-import { DataType } from '../../builders/ir/tensor.js';
+import { DataType } from '../../core/tensor.js';
 import { seededFloats } from './ort.js';
 
 function start(batch: Dim, dims: number[], opset = 13): { m: Model; g: Graph } {

@@ -1,6 +1,6 @@
 /** Small classifier graphs built in code, with hand-countable parameters and MACs. */
 import { createModel, type Model } from '../../builders/ir/model.js';
-import { DataType } from '../../builders/ir/tensor.js';
+import { DataType } from '../../core/tensor.js';
 import { seededFloats } from './ort.js';
 
 /**

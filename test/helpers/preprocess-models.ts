@@ -2,7 +2,7 @@
 import type { BuildConfig, VdspParams } from '../../builders/config/types.js';
 import type { Dim } from '../../builders/ir/graph.js';
 import { createModel, decodeModel, encodeModel, type Model } from '../../builders/ir/model.js';
-import { DataType } from '../../builders/ir/tensor.js';
+import { DataType } from '../../core/tensor.js';
 import type { PassContext } from '../../builders/passes/pass.js';
 import { seededFloats } from './ort.js';
 

@@ -8,7 +8,7 @@ import ort from 'onnxruntime-node';
 import { expect } from 'vitest';
 import { attrFloat, type AttrValue, type Dim, type Graph } from '../../builders/ir/graph.js';
 import { createModel, decodeModel, encodeModel, type Model } from '../../builders/ir/model.js';
-import { DataType, makeTensor, toFloat32 } from '../../builders/ir/tensor.js';
+import { DataType, makeTensor, toFloat32 } from '../../core/tensor.js';
 import { PASSES } from '../../builders/passes/index.js';
 import type { PassContext, PassReport } from '../../builders/passes/pass.js';
 import { maxAbs, maxAbsDiff, runOrt, seededFloats } from './ort.js';

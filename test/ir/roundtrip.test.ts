@@ -4,7 +4,7 @@ import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { createModel, decodeModel, encodeModel, loadModel, saveModel } from '../../builders/ir/model.js';
-import { DataType } from '../../builders/ir/tensor.js';
+import { DataType } from '../../core/tensor.js';
 import { floatTensor, runOrt, seededFloats } from '../helpers/ort.js';
 
 function smallConvNet() {

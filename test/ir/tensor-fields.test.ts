@@ -2,7 +2,7 @@
 import onnxProto from 'onnx-proto';
 import { describe, expect, it } from 'vitest';
 import { decodeModel, encodeModel } from '../../builders/ir/model.js';
-import { DataType, floatToHalf, halfToFloat, toFloat32, toNumbers } from '../../builders/ir/tensor.js';
+import { DataType, floatToHalf, halfToFloat, toFloat32, toNumbers } from '../../core/tensor.js';
 import { runOrt } from '../helpers/ort.js';
 
 const { onnx } = onnxProto;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { attrInt, attrInts } from '../../builders/ir/graph.js';
-import { toFloat32 } from '../../builders/ir/tensor.js';
+import { toFloat32 } from '../../core/tensor.js';
 import { buildAndCompare, decodeCopy, firstOutput, inputTensor, opCounts, reparameterize, TestGraph, compare } from '../helpers/repvgg.js';
 
 /** One RepVGG block: BN(x) + conv3x3(x) + conv1x1(x) (grouped, dilated as asked), then Relu. */

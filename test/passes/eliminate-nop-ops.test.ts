@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { DataType } from '../../builders/ir/tensor.js';
+import { DataType } from '../../core/tensor.js';
 import { buildAndCompare, compare, decodeCopy, firstOutput, inputTensor, opCounts, reparameterize, TestGraph } from '../helpers/repvgg.js';
 
 /** conv -> Pad(0) -> Identity -> Dropout -> Cast(float) -> Relu, beside kept look-alikes: real padding, a real cast. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type Dim } from '../../builders/ir/graph.js';
-import { DataType, toNumbers } from '../../builders/ir/tensor.js';
+import { DataType, toNumbers } from '../../core/tensor.js';
 import { buildAndCompare, decodeCopy, inputTensor, opCounts, reparameterize, TestGraph } from '../helpers/repvgg.js';
 
 /** out.view(out.size(0), -1) as torch exports it with a dynamic batch (opset 13 and 11 forms). */

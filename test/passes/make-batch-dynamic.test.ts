@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { decodeModel, encodeModel, type Model } from '../../builders/ir/model.js';
-import { DataType } from '../../builders/ir/tensor.js';
+import { DataType } from '../../core/tensor.js';
 import { PASSES } from '../../builders/passes/index.js';
 import { makeBatchDynamic } from '../../builders/passes/make-batch-dynamic.js';
 import type { PassReport } from '../../builders/passes/pass.js';

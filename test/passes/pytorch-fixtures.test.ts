@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { readNpz } from '../../runtime/npz.js';
+import { readNpz } from '../../core/npz.js';
 import { compare, decodeCopy, firstOutput, opCounts, reparameterize } from '../helpers/repvgg.js';
 import { maxAbs, maxAbsDiff } from '../helpers/ort.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DataType } from '../../builders/ir/tensor.js';
+import { DataType } from '../../core/tensor.js';
 import { buildAndCompare, decodeCopy, inputTensor, opCounts, reparameterize, TestGraph } from '../helpers/repvgg.js';
 
 /** conv -> Relu (output), conv (also an output), and a dead Conv -> Relu -> Sigmoid chain plus an orphan weight. */

@@ -9,7 +9,7 @@ import { loadVdspParams } from '../../builders/config/load.js';
 import type { VdspParams } from '../../builders/config/types.js';
 import type { Model } from '../../builders/ir/model.js';
 import { PREPROCESS_METADATA_KEY, type PreprocessRecord } from '../../builders/passes/bake-preprocess.js';
-import { readNpz, type NpyArray } from '../../runtime/npz.js';
+import { readNpz, type NpyArray } from '../../core/npz.js';
 
 export const FIXTURES = path.resolve('test/fixtures/preprocess');
 

@@ -6,7 +6,7 @@
 import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import type { ResizeType } from '../../builders/config/types.js';
-import { DataType } from '../../builders/ir/tensor.js';
+import { DataType } from '../../core/tensor.js';
 import { bakePreprocess } from '../../builders/passes/bake-preprocess.js';
 import { planFor, type PreprocessPlan, type Window } from '../../builders/preprocess/plan.js';
 import { resizeU8 } from '../../runtime/preprocess.js';

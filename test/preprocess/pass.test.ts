@@ -7,9 +7,9 @@
 import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import type { VdspParams } from '../../builders/config/types.js';
-import { RebakeError } from '../../builders/errors.js';
+import { RebakeError } from '../../core/errors.js';
 import type { Model } from '../../builders/ir/model.js';
-import { DataType, floatToHalf, halfToFloat } from '../../builders/ir/tensor.js';
+import { DataType, floatToHalf, halfToFloat } from '../../core/tensor.js';
 import { bakePreprocess } from '../../builders/passes/bake-preprocess.js';
 import { preprocess } from '../../runtime/preprocess.js';
 import { maxAbs, maxAbsDiff, runOrt } from '../helpers/ort.js';

@@ -2,7 +2,7 @@
 import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { createModel, type Model } from '../../builders/ir/model.js';
-import { DataType } from '../../builders/ir/tensor.js';
+import { DataType } from '../../core/tensor.js';
 import { appendSoftmax } from '../../builders/passes/append-softmax.js';
 import { floatTensor, maxAbsDiff, runOrt } from '../helpers/ort.js';
 import { classifierModel, cloneModel, convsModel, passContext } from '../helpers/preprocess-models.js';

@@ -7,8 +7,8 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { outputName } from '../../runtime/datalist.js';
 import { pyFixed, topK } from '../../runtime/eval.js';
-import { writeNpz } from '../../runtime/npz.js';
-import { floatToHalf } from '../../builders/ir/tensor.js';
+import { writeNpz } from '../../core/npz.js';
+import { floatToHalf } from '../../core/tensor.js';
 import { seededFloats } from '../helpers/ort.js';
 import { cli, lines, python, tempDir } from './helpers.js';
 

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
-import { readNpz, writeNpz, type NpyArray } from '../../runtime/npz.js';
+import { readNpz, writeNpz, type NpyArray } from '../../core/npz.js';
 import { resizeU8 } from '../../runtime/preprocess.js';
 import { maxAbsDiff, runOrt } from '../helpers/ort.js';
 

@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readNpz } from '../../runtime/npz.js';
+import { readNpz } from '../../core/npz.js';
 import { cli, lines, python, tempDir } from './helpers.js';
 
 const PHOTOS = path.resolve('test/fixtures/photos');

@@ -1,6 +1,6 @@
 /** Small classifiers for the runner tests, built in code with the IR. */
 import { createModel, saveModel, type Model } from '../../builders/ir/model.js';
-import { DataType } from '../../builders/ir/tensor.js';
+import { DataType } from '../../core/tensor.js';
 import { seededFloats } from '../helpers/ort.js';
 
 export interface ClassifierOptions {

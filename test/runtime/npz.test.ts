@@ -6,9 +6,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { RebakeError } from '../../builders/errors.js';
-import { floatToHalf } from '../../builders/ir/tensor.js';
-import { readNpy, readNpz, writeNpz, type NpyArray } from '../../runtime/npz.js';
+import { RebakeError } from '../../core/errors.js';
+import { floatToHalf } from '../../core/tensor.js';
+import { readNpy, readNpz, writeNpz, type NpyArray } from '../../core/npz.js';
 import { python, tempDir } from './helpers.js';
 
 let dir: string;

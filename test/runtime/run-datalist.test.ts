@@ -109,7 +109,7 @@ for f in sorted(os.listdir(d)):
     expect(r.status).toBe(0);
     // The reference: the runtime's preprocess() (tested against OpenCV by its own suite) then onnxruntime.
     const { preprocess } = await import('../../runtime/preprocess.js');
-    const { readNpz } = await import('../../runtime/npz.js');
+    const { readNpz } = await import('../../core/npz.js');
     const { runOrt } = await import('../helpers/ort.js');
     const ort = (await import('onnxruntime-node')).default;
     let worst = 0;
@@ -130,7 +130,7 @@ for f in sorted(os.listdir(d)):
     expect(r.status).toBe(0);
     expect(r.stderr).toContain("rebake: warning: -b 2: the model's batch size is fixed at 4; running 4 sample(s) per call");
     expect(fs.readdirSync(out)).toHaveLength(23); // 6 calls, the last with 3 real images and 1 padding row
-    const { readNpz } = await import('../../runtime/npz.js');
+    const { readNpz } = await import('../../core/npz.js');
     const ref = await referenceOutputs(model, files[22], 32);
     const got = readNpz(path.join(out, outputName(22, 23, files[22]))).get('output_0')!.data as Float32Array;
     expect(maxAbsDiff(got, ref[0])).toBeLessThanOrEqual(1e-5);

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readNpz, writeNpz } from '../../runtime/npz.js';
+import { readNpz, writeNpz } from '../../core/npz.js';
 import { makeDatalist, readOutputs, runsMaxDiff, seededBytes } from './fixtures.js';
 import { cli, cliSpawn, lines, tempDir } from './helpers.js';
 import { saveClassifier } from './models.js';

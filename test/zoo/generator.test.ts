@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { attrFloat } from '../../builders/ir/graph.js';
 import { decodeModel, encodeModel, type Model } from '../../builders/ir/model.js';
-import { toFloat32 } from '../../builders/ir/tensor.js';
+import { toFloat32 } from '../../core/tensor.js';
 import { ARCHS, blocksOf } from '../../builders/zoo/archs.js';
 import { repvggModel } from '../../builders/zoo/repvgg.js';
 import { maxAbs, maxAbsDiff } from '../helpers/ort.js';

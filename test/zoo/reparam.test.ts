@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { encodeModel, type Model } from '../../builders/ir/model.js';
-import { DataType, makeTensor, toFloat32 } from '../../builders/ir/tensor.js';
+import { DataType, makeTensor, toFloat32 } from '../../core/tensor.js';
 import { ARCHS, blocksOf, type BlockSpec } from '../../builders/zoo/archs.js';
 import { repvggModel, type ZooOptions } from '../../builders/zoo/repvgg.js';
 import { maxAbs, maxAbsDiff } from '../helpers/ort.js';

@@ -8,7 +8,7 @@
  * decoded from (zero-copy views) must pass a copy if they still need the original weights.
  */
 import { attrFloat, attrInt, attrInts, attrString, type Graph, type Node } from '../../ir/graph.js';
-import { DataType, dataTypeName, toFloat32, type Tensor } from '../../ir/tensor.js';
+import { DataType, dataTypeName, toFloat32, type Tensor } from '../../../core/tensor.js';
 
 /** ONNX's default BatchNormalization epsilon, used when the attribute is absent. */
 export const DEFAULT_BN_EPSILON = 1e-5;

@@ -2,7 +2,7 @@
  * Tensors of the IR: one typed array per initializer, decoded once from whichever TensorProto field held it
  * (raw_data or float_data/int32_data/int64_data/double_data). Float16 is kept as its raw bits (Uint16Array).
  */
-import { RebakeError } from '../errors.js';
+import { RebakeError } from './errors.js';
 
 export enum DataType {
   UNDEFINED = 0,

@@ -4,14 +4,14 @@
  * C order, little-endian or single-byte dtypes. CRCs are checked like Python's zipfile does. Every way a file
  * can be wrong is a RebakeError with a stable code naming the file and member.
  * Writing produces a stored zip with npy 1.0 members and a fixed timestamp (byte-identical reruns), atomically.
- * float16 data is kept as raw bits in a Uint16Array, as in builders/ir/tensor.ts.
+ * float16 data is kept as raw bits in a Uint16Array, as in core/tensor.ts.
  */
 import fs from 'node:fs';
 import zlib from 'node:zlib';
 import { inflateSync } from 'fflate';
-import { InternalError, RebakeError } from '../builders/errors.js';
-import { writeFileAtomic } from '../builders/fsutil.js';
-import { DataType, elementCount, viewRawBytes, type TensorData } from '../builders/ir/tensor.js';
+import { InternalError, RebakeError } from './errors.js';
+import { writeFileAtomic } from './fsutil.js';
+import { DataType, elementCount, viewRawBytes, type TensorData } from './tensor.js';
 
 export type NpyDtype = 'bool' | 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'uint64' | 'int64' | 'float16' | 'float32' | 'float64';
 
