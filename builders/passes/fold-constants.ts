@@ -10,12 +10,16 @@
  *    its unknown elements are "dim i of the Reshape's own data" at position i: those become 0, which
  *    Reshape (allowzero=0) reads as "copy dim i of the data", so
  *    Reshape(x, Concat(Unsqueeze(Gather(Shape(x), 0)), [-1])) -> Reshape(x, [0, -1]) for any batch size.
+ * 4. Small integer ops over constants only (ConstantOfShape, Reshape, Slice, Transpose, Concat, Cast,
+ *    Unsqueeze, Squeeze: lib/int-eval.ts) are evaluated to initializers: the exporter's run-time F.pad
+ *    pads vector becomes a constant.
  * Values that are graph outputs are left alone. The nodes left without readers are removed by
  * remove-dead-nodes.
  */
 import { attrInt, attrInts, type Graph, type Node } from '../ir/graph.js';
 import { inferShapes, type Shape } from '../ir/shapes.js';
-import { DataType, toNumbers } from '../../core/tensor.js';
+import { DataType, makeTensor, toNumbers } from '../../core/tensor.js';
+import { evalIntOp } from './lib/int-eval.js';
 
 import { flatGraphPass, type Pass, type PassReport } from './pass.js';
 
@@ -151,6 +155,21 @@ class ShapeEvaluator {
   }
 }
 
+/** Integer ops whose inputs are all constants become initializers holding their output. */
+function evaluateIntegerConstants(g: Graph): number {
+  let n = 0;
+  for (const node of g.topoSort()) {
+    const out = node.outputs[0];
+    if (node.outputs.length !== 1 || g.isGraphOutput(out)) continue;
+    const value = evalIntOp(g, node);
+    if (!value) continue;
+    g.removeNode(node);
+    g.setInitializer(makeTensor(out, value.dataType, value.dims, value.data));
+    n++;
+  }
+  return n;
+}
+
 /** Replace shape-arithmetic inputs of the other nodes with constants where their value is static. */
 function foldShapeArithmetic(g: Graph, report: PassReport): void {
   const ev = new ShapeEvaluator(g, inferShapes(g));
@@ -184,6 +203,8 @@ export const foldConstants: Pass = flatGraphPass({
     if (constants) report.changes.push(`${constants} Constant node(s) -> initializers`);
     const identities = bypassConstantIdentities(g);
     if (identities) report.changes.push(`${identities} Identity node(s) of constants bypassed (readers share the constant)`);
+    const evaluated = evaluateIntegerConstants(g);
+    if (evaluated) report.changes.push(`${evaluated} integer op(s) over constants evaluated (e.g. a run-time Pad pads vector)`);
     foldShapeArithmetic(g, report);
   },
 });

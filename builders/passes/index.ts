@@ -4,8 +4,10 @@
  */
 import { appendSoftmax } from './append-softmax.js';
 import { bakePreprocess } from './bake-preprocess.js';
+import { collapseAffineRegions } from './collapse-affine-regions.js';
 import { convertIdentityBnToConv } from './convert-identity-bn-to-conv.js';
 import { eliminateNopOps } from './eliminate-nop-ops.js';
+import { foldBnIntoGemm } from './fold-bn-into-gemm.js';
 import { foldConstants } from './fold-constants.js';
 import { fuseBnIntoConv } from './fuse-bn-into-conv.js';
 import { makeBatchDynamic } from './make-batch-dynamic.js';
@@ -14,12 +16,15 @@ import type { Pass } from './pass.js';
 import { removeDeadNodes } from './remove-dead-nodes.js';
 
 export const PASSES: Pass[] = [
-  // Structural re-parameterization (RepVGG train-time graph -> one conv per block).
+  // Structural re-parameterization: RepVGG's branches (the first passes), then any affine region of other
+  // families (one conv per region input) and BN on feature vectors into the Gemm.
   foldConstants,
   eliminateNopOps,
   fuseBnIntoConv,
   convertIdentityBnToConv,
   mergeConvBranches,
+  foldBnIntoGemm,
+  collapseAffineRegions,
   removeDeadNodes,
   // Static batch 1 -> N where provably batch-independent (before the I/O passes read the input shape).
   makeBatchDynamic,

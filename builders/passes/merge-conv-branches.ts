@@ -18,7 +18,7 @@
  * The reference conv's weights are accumulated in place when it alone owns them.
  */
 import { type Graph, type Node } from '../ir/graph.js';
-import {addKernelInto, convInfo, dilationsAgree, isSumRoot, mergedDilations, ownedWeight, replaceConvWeight, setConvBias, sumTerms, type ConvInfo} from './lib/conv.js';
+import {addKernelInto, channelConstant, convInfo, dilationsAgree, isSumRoot, mergedDilations, ownedWeight, replaceConvWeight, setConvBias, sumTerms, type ConvInfo} from './lib/conv.js';
 import { flatGraphPass, type Pass, type PassReport } from './pass.js';
 
 interface Aligned {
@@ -71,16 +71,6 @@ function plan(convs: ConvInfo[]): { plan: Plan; rejected: string[] } {
     } else members.push({ conv: c, offset: off });
   }
   return { plan: { ref, kernel, dilations, padsBegin, padsEnd, members, constants: [] }, rejected };
-}
-
-/** A float constant term that adds one value per output channel of a rank-`rank` conv output with M channels. */
-function channelConstant(g: Graph, value: string, rank: number, m: number): Float32Array | undefined {
-  const t = g.constant(value);
-  const data = t && g.constantFloats(value);
-  if (!t || !data || t.dims.length > rank) return undefined;
-  const dims = [...new Array(rank - t.dims.length).fill(1), ...t.dims];
-  if (dims.some((d, i) => d !== 1 && !(i === 1 && d === m))) return undefined;
-  return data;
 }
 
 /** Build the merged conv in place of the reference conv; returns the values the merged conv replaces. */

@@ -13,7 +13,7 @@ import { PASSES } from '../../builders/passes/index.js';
 import type { PassContext, PassReport } from '../../builders/passes/pass.js';
 import { maxAbs, maxAbsDiff, runOrt, seededFloats } from './ort.js';
 
-export const REPARAM_PASS_NAMES = ['fold-constants', 'eliminate-nop-ops', 'fuse-bn-into-conv', 'convert-identity-bn-to-conv', 'merge-conv-branches', 'remove-dead-nodes'];
+export const REPARAM_PASS_NAMES = ['fold-constants', 'eliminate-nop-ops', 'fuse-bn-into-conv', 'convert-identity-bn-to-conv', 'merge-conv-branches', 'fold-bn-into-gemm', 'collapse-affine-regions', 'remove-dead-nodes'];
 
 /** The re-param passes as the table lists them (they must open it, in this order). */
 function reparamPasses() {

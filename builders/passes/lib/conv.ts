@@ -113,7 +113,7 @@ export function convInfo(g: Graph, n: Node): ConvInfo | string {
  * in a kernel of C * C/g * 9 floats), so merging one into its siblings does not read, and page in, tens of
  * megabytes of zeros. An entry is dropped when its kernel is handed out for writing (ownedWeight).
  */
-const sparseTaps = new WeakMap<Float32Array, Int32Array>();
+const sparseTaps = new WeakMap<object, Int32Array>();
 
 /** [C, C/group, size...] with kernel[o, o mod (C/group), centre] = scale[o], zero elsewhere. */
 export function identityKernel(scale: Float64Array, group: number, spatialRank: number, size: number): Float32Array {
@@ -210,7 +210,7 @@ export function sumTerms(g: Graph, root: Node): { sums: Node[]; terms: string[] 
  * acc[o, i, K...] += w[o, i, k...] with w's spatial origin placed at `offset` inside acc's kernel.
  * Both are [M, C/group, spatial...] row-major with the same M and C/group.
  */
-export function addKernelInto(acc: Float32Array, accKernel: number[], w: Float32Array, wKernel: number[], offset: number[]): void {
+export function addKernelInto(acc: Float32Array | Float64Array, accKernel: number[], w: Float32Array | Float64Array, wKernel: number[], offset: number[]): void {
   const accVol = accKernel.reduce((a, b) => a * b, 1);
   const wVol = wKernel.reduce((a, b) => a * b, 1);
   const planes = w.length / wVol;
@@ -247,3 +247,17 @@ export function addKernelInto(acc: Float32Array, accKernel: number[], w: Float32
   }
 }
 
+
+/**
+ * A float constant that broadcasts one value per channel (axis 1) over a rank-`rank` value with m channels:
+ * dims [], [1], [m,1,1], [1,m,1,1], ... Its values (length 1 or m), or undefined.
+ */
+export function channelConstant(g: Graph, value: string, rank: number, m: number): Float32Array | undefined {
+  const t = g.constant(value);
+  const float = t && (t.dataType === DataType.FLOAT || t.dataType === DataType.FLOAT16 || t.dataType === DataType.DOUBLE);
+  const data = float ? g.constantFloats(value) : undefined;
+  if (!t || !data || t.dims.length > rank) return undefined;
+  const dims = [...new Array(rank - t.dims.length).fill(1), ...t.dims];
+  if (dims.some((d, i) => d !== 1 && !(i === 1 && d === m))) return undefined;
+  return data;
+}
