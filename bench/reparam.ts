@@ -5,7 +5,10 @@
  *    train-time exports it came from (the default eval export with BN folded into the branch convs, and
  *    the BN-kept export), same ORT session options (all graph optimizations, 2 intra-op threads), batch 1
  *    and 8, the models measured in turn within every round of one process. Plus build seconds.
- * 2. B3 (~490 MB): `rebake build` with the passes on against a bare protobufjs read + decode + encode +
+ * 2. The other families' fixtures (ACNet, DBB, RepViT, FastViT, RepGhost, dense and depthwise; 16 channels,
+ *    test/fixtures/reparam_families) at 128x128: deploy build against the BN-kept train-time export, same
+ *    session options, batch 1 and 8.
+ * 3. B3 (~490 MB): `rebake build` with the passes on against a bare protobufjs read + decode + encode +
  *    write of the same file (the floor bench:io uses) and against the same build with every pass off, each
  *    run in a fresh child process, alternating: time ratio (target <= 1.5) and peak RSS / file size
  *    (target <= 2.5).
@@ -37,20 +40,20 @@ async function session(file: string): Promise<ort.InferenceSession> {
   return ort.InferenceSession.create(file, { graphOptimizationLevel: 'all', intraOpNumThreads: THREADS, interOpNumThreads: 1, executionMode: 'sequential' });
 }
 
-function input(batch: number): ort.Tensor {
-  const n = batch * 3 * SIZE * SIZE;
+function input(batch: number, size = SIZE): ort.Tensor {
+  const n = batch * 3 * size * size;
   const data = new Float32Array(n);
   let s = 12345;
   for (let i = 0; i < n; i++) {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     data[i] = s / 2147483648 - 1;
   }
-  return new ort.Tensor('float32', data, [batch, 3, SIZE, SIZE]);
+  return new ort.Tensor('float32', data, [batch, 3, size, size]);
 }
 
 /** Images per second of each session, measured in turn within each round; medians over rounds. */
-async function throughput(sessions: ort.InferenceSession[], batch: number): Promise<number[]> {
-  const feeds = { input: input(batch) };
+async function throughput(sessions: ort.InferenceSession[], batch: number, size = SIZE): Promise<number[]> {
+  const feeds = { input: input(batch, size) };
   // Warm up, and size each measurement to at least ~0.5 s so timer noise does not matter.
   let slowest = 0;
   for (const s of sessions) {
@@ -93,6 +96,27 @@ async function speed(dir: string, arch: string): Promise<void> {
   for (const s of sessions) await s.release();
 }
 
+const FAMILIES_DIR = path.join(path.dirname(SELF), '..', '..', 'test', 'fixtures', 'reparam_families');
+const FAMILY_SIZE = 128;
+
+async function families(dir: string): Promise<void> {
+  const { fixtures } = JSON.parse(fs.readFileSync(path.join(FAMILIES_DIR, 'summary.json'), 'utf8')) as { fixtures: { name: string }[] };
+  console.log(`Other families (16 channels, ${FAMILY_SIZE}x${FAMILY_SIZE}), deploy vs the BN-kept train-time export:`);
+  for (const { name } of fixtures) {
+    const train = path.join(FAMILIES_DIR, `${name}.onnx`);
+    const { modelPath, manifest } = await runBuild(writeConfig(dir, name, train));
+    const nodes = (ops: Record<string, number>) => Object.values(ops).reduce((a, b) => a + b, 0);
+    const sessions = [await session(modelPath), await session(train)];
+    const cells: string[] = [];
+    for (const batch of [1, 8]) {
+      const [deploy, trained] = await throughput(sessions, batch, FAMILY_SIZE);
+      cells.push(`batch ${batch}: ${deploy.toFixed(0)} vs ${trained.toFixed(0)} img/s -> ${(deploy / trained).toFixed(2)}x`);
+    }
+    console.log(`  ${name.padEnd(9)} ${String(nodes(manifest.ops_before)).padStart(3)} -> ${String(nodes(manifest.ops_after)).padEnd(3)} nodes | ${cells.join(' | ')}`);
+    for (const s of sessions) await s.release();
+  }
+}
+
 async function buildCost(dir: string): Promise<void> {
   const t0 = performance.now();
   const file = writeZoo(dir, 'B3', {});
@@ -124,8 +148,11 @@ async function main(): Promise<void> {
   if (await runAsChild()) return;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rebake-bench-reparam-'));
   try {
+    const flags = fs.existsSync('/proc/cpuinfo') ? [...new Set(fs.readFileSync('/proc/cpuinfo', 'utf8').match(/\b(avx512f|avx512_vnni|avx2|fma)\b/g) ?? [])].join(' ') : '?';
+    console.log(`CPU ${os.cpus()[0]?.model ?? '?'} x${os.cpus().length} (${flags}), load ${os.loadavg()[0].toFixed(1)}`);
     console.log(`ORT ${THREADS} intra-op threads, all graph optimizations, ${SIZE}x${SIZE}, median of ${ROUNDS} rounds; deploy/train > 1 = faster`);
     for (const arch of ['A0', 'B1g4']) await speed(dir, arch);
+    await families(dir);
     if (process.env.BENCH_SKIP_B3 !== '1') await buildCost(dir);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -24,8 +24,9 @@ Every block is written from its paper's description of the train-time structure 
 
 Each model is a stem (conv3x3 + BN + ReLU) then its blocks separated by ReLUs, then global average
 pooling + Linear (RepViT: + BatchNorm1d first). Exports keep every BatchNormalization
-(training=TrainingMode.PRESERVE, do_constant_folding=False, the model in eval mode), opset 13, dynamic
-batch. BN statistics and affine parameters are randomized so a wrong fold shows.
+(training=TrainingMode.PRESERVE, do_constant_folding=True; F.pad still computes its pads at run time, the model in eval mode), opset 13, dynamic
+batch and image size (the benchmark runs them larger). BN statistics and affine parameters are randomized
+so a wrong fold shows.
 """
 import collections
 import io
@@ -39,9 +40,11 @@ import torch.nn.functional as F
 
 import onnx
 
+from fixture_bn import perturb_bn
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 OUT_DIR = os.path.join(REPO, "test", "fixtures", "reparam_families")
-C = 8
+C = 16
 IMG = 16
 CLASSES = 5
 BATCH = 4
@@ -221,13 +224,7 @@ def randomize(model, rng):
         for _ in range(3):
             model(torch.randn(8, 3, IMG, IMG, generator=gen))
         for m in bns:
-            n = m.num_features
-            var = m.running_var.double().numpy()
-            sign = np.where(rng.rand(n) < 0.15, -1.0, 1.0)
-            m.weight.copy_(torch.from_numpy((sign * rng.uniform(0.5, 1.5, n)).astype(np.float32)))
-            m.bias.copy_(torch.from_numpy(rng.uniform(-0.3, 0.3, n).astype(np.float32)))
-            m.running_mean.add_(torch.from_numpy((rng.uniform(-0.3, 0.3, n) * np.sqrt(var)).astype(np.float32)))
-            m.running_var.copy_(torch.from_numpy((var * rng.uniform(0.5, 2.0, n)).astype(np.float32)))
+            perturb_bn(m, rng)
             m.eps = float(rng.choice([1e-5, 1e-3]))
         for m in model.modules():
             if isinstance(m, BNAndPad):
@@ -239,7 +236,7 @@ def export(model, x):
     buf = io.BytesIO()
     torch.onnx.export(model, (x,), buf, export_params=True, opset_version=13,
                       input_names=["input"], output_names=["output"],
-                      dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+                      dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"}, "output": {0: "batch"}},
                       training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=True)
     return buf.getvalue()
 
@@ -283,7 +280,8 @@ def write_readme(summary):
          "repository root with `/usr/bin/python3 tools/export_reparam_family_fixtures.py`. The script's docstring",
          "describes each block as its paper does.", "",
          "Producer: PyTorch %s (legacy TorchScript exporter, `training=TrainingMode.PRESERVE`," % torch.__version__,
-         "`do_constant_folding=False`: every BatchNormalization stays), onnx %s, opset 13, dynamic batch." % onnx.__version__,
+         "`do_constant_folding=True`: every BatchNormalization stays), onnx %s, opset 13, dynamic batch, height" % onnx.__version__,
+         "and width (`bench:reparam` runs them at 128x128).",
          "", "Each model: stem conv3x3+BN+ReLU (3 -> %d channels, %dx%d input), the blocks below with an" % (C, IMG, IMG),
          "activation after each, global average pooling, Linear(%d, %d). BN statistics are calibrated on" % (C, CLASSES),
          "random data, then perturbed (mean, var, gamma with ~15% negative signs, beta, eps 1e-5 or 1e-3).", "",

@@ -35,6 +35,8 @@ import torch.nn.functional as F
 
 import onnx
 
+from fixture_bn import perturb_bn
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 OUT_DIR = os.path.join(REPO, "test", "fixtures", "repvgg")
 HAVE_ORT = False
@@ -204,14 +206,7 @@ def build_model(key):
             model(torch.randn(8, 3, IMG, IMG, generator=gen))
     with torch.no_grad():
         for m in bns:
-            n = m.num_features
-            var = m.running_var.double().numpy()
-            sign = np.where(rng.rand(n) < 0.15, -1.0, 1.0)
-            m.weight.copy_(torch.from_numpy((sign * rng.uniform(0.5, 1.5, n)).astype(np.float32)))
-            m.bias.copy_(torch.from_numpy(rng.uniform(-0.3, 0.3, n).astype(np.float32)))
-            m.running_mean.add_(torch.from_numpy(
-                (rng.uniform(-0.3, 0.3, n) * np.sqrt(var)).astype(np.float32)))
-            m.running_var.copy_(torch.from_numpy((var * rng.uniform(0.5, 2.0, n)).astype(np.float32)))
+            perturb_bn(m, rng)
             m.num_batches_tracked.fill_(100)
             m.momentum = 0.1
         for m in model.modules():

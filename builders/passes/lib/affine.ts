@@ -30,7 +30,8 @@ export interface Kernel {
   dilations: number[];
   padsBegin: number[];
   padsEnd: number[];
-  w: Float64Array;
+  /** A Conv's own float32 weights are used as they are (never written); derived kernels are float64. */
+  w: Float32Array | Float64Array;
 }
 
 export interface Term extends Kernel {
@@ -138,7 +139,7 @@ function alignedSum(a: Term, b: Term, sign: number): Term | string {
   const [ra, rb] = [regroup(a, g), regroup(b, g)];
   const w = new Float64Array(a.m * (a.cin / g) * prod(kernel));
   addKernelInto(w, kernel, ra.w, a.kernel, oa);
-  const wb = sign === 1 ? rb.w : rb.w.map((v) => -v);
+  const wb = sign === 1 ? rb.w : Float64Array.from(rb.w, (v) => -v);
   addKernelInto(w, kernel, wb, b.kernel, ob);
   return { ...a, group: g, kernel, dilations: dil, padsBegin: pb, padsEnd: pe, w };
 }
@@ -151,7 +152,7 @@ export function sum(a: Affine, b: Affine, sign: 1 | -1): Affine | string {
   const cost = a.cost + b.cost + a.m;
   for (const t of b.terms) {
     const i = terms.findIndex((s) => s.source === t.source);
-    const neg = sign === 1 ? t : { ...t, w: t.w.map((v) => -v) };
+    const neg = sign === 1 ? t : { ...t, w: Float64Array.from(t.w, (v) => -v) };
     if (i < 0) {
       terms.push(neg);
       continue;
@@ -283,7 +284,8 @@ export function compose(a: Affine, outer: Kernel, outerBias: ArrayLike<number> |
     if (typeof geo === 'string') return geo;
     geos.push(geo);
   }
-  const terms = a.terms.map((t, i) => composeKernels(t, outer, geos[i]));
+  // On the plain input the op is its own kernel: no copy of a model's weights for the many lone convs.
+  const terms = a.terms.map((t, i) => (isUnit(t) ? { ...outer, source: t.source } : composeKernels(t, outer, geos[i])));
   const volO = prod(outer.kernel);
   const midPer = outer.cin / outer.group;
   const bias = new Float64Array(outer.m);
