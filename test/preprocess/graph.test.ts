@@ -9,7 +9,7 @@ import type { ResizeType } from '../../builders/config/types.js';
 import { DataType } from '../../core/tensor.js';
 import { bakePreprocess } from '../../builders/passes/bake-preprocess.js';
 import { planFor, type PreprocessPlan, type Window } from '../../builders/preprocess/plan.js';
-import { resizeU8 } from '../../runtime/preprocess.js';
+import { resizeU8 } from '../../builders/preprocess/host.js';
 import { maxAbsDiff, runOrt } from '../helpers/ort.js';
 import { identityModel, passContext, withInputSize } from '../helpers/preprocess-models.js';
 import { diffU8, expected, image, index, normalizedExpected, normTolerance, preprocessRecord, swapChannels, vdsp, type Image } from './fixtures.js';
