@@ -6,11 +6,11 @@
 import sharp from 'sharp';
 import { RebakeError } from './errors.js';
 
-/** Decode one image to uint8 RGB planar [3,H,W]. */
-export async function decodeImage(file: string): Promise<{ data: Uint8Array; shape: [number, number, number] }> {
+/** Decode one image (a path, or its bytes read from `file`) to uint8 RGB planar [3,H,W]. */
+export async function decodeImage(source: string | Buffer, file = String(source)): Promise<{ data: Uint8Array; shape: [number, number, number] }> {
   let raw: { data: Buffer; info: sharp.OutputInfo };
   try {
-    raw = await sharp(file).rotate().keepIccProfile().removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    raw = await sharp(source).rotate().keepIccProfile().removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
   } catch (e) {
     throw new RebakeError('IMAGE_DECODE', `cannot decode the image: ${(e as Error).message}`, { file });
   }
