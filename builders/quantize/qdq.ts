@@ -18,6 +18,7 @@ import { InternalError, RebakeError } from '../../core/errors.js';
 import { DataType, elementCount, toFloat32 } from '../../core/tensor.js';
 import { attrFloat, attrInt, type Graph, type Node } from '../ir/graph.js';
 import { opsetVersion, type Model } from '../ir/model.js';
+import { roundHalfEven } from '../preprocess/tables.js';
 
 export type ActivationType = 'uint8' | 'int8';
 
@@ -155,11 +156,6 @@ export interface QdqResult {
 }
 
 const QRANGE: Record<ActivationType, [number, number]> = { uint8: [0, 255], int8: [-128, 127] };
-
-export function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
 
 /** Asymmetric scale and zero point for [min, max] (widened to contain 0, so that 0 is exact). */
 export function activationParams(range: TensorRange, type: ActivationType): { scale: number; zero_point: number } {
