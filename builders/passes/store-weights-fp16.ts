@@ -36,7 +36,6 @@ export function toHalf(values: Float32Array): Uint16Array {
 
 export const storeWeightsFp16: Pass = {
   name: 'store-weights-fp16',
-  summary: 'store Conv/Gemm/MatMul weights as float16 behind a Cast to float32 (backend.dtype: fp16)',
   wanted: (ctx) => ctx.config.backend.dtype === 'fp16',
   run(model: Model): PassReport {
     const g = model.graph;

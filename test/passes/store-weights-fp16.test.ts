@@ -1,14 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { DataType, floatToHalf, halfToFloat } from '../../core/tensor.js';
 import { storeWeightsFp16 } from '../../builders/passes/store-weights-fp16.js';
-import { classifierModel, cloneModel, passContext } from '../helpers/preprocess-models.js';
+import { cloneModel } from '../../builders/ir/model.js';
+import { classifierModel } from '../helpers/preprocess-models.js';
+import { passInputs, runPass } from '../helpers/passes.js';
 import { firstOutput, inputTensor, opCounts } from '../helpers/repvgg.js';
 import { maxAbs, maxAbsDiff } from '../helpers/ort.js';
 
-function fp16Context() {
-  const ctx = passContext();
-  ctx.config.backend.dtype = 'fp16';
-  return ctx;
+function fp16Inputs() {
+  const inputs = passInputs();
+  inputs.config.backend.dtype = 'fp16';
+  return inputs;
 }
 
 describe('store-weights-fp16', () => {
@@ -22,10 +24,9 @@ describe('store-weights-fp16', () => {
     g.renameOutput(fc, 0, 'y_raw');
     g.addNode({ name: 'mul', opType: 'Mul', inputs: ['y_raw', scale], outputs: ['y'] });
     const ref = cloneModel(m);
-    expect(storeWeightsFp16.wanted(fp16Context())).toBe(true);
-    expect(storeWeightsFp16.wanted(passContext())).toBe(false);
-    const report = storeWeightsFp16.run(m, fp16Context());
-    m.graph.check(ref.graph.signature());
+    expect(storeWeightsFp16.wanted(fp16Inputs())).toBe(true);
+    expect(storeWeightsFp16.wanted(passInputs())).toBe(false);
+    const report = await runPass(storeWeightsFp16, m, fp16Inputs());
     // 8x3x3x3 + 8 + 10x8 + 10 = 314 values.
     expect(report.changes).toEqual(['4 weight tensor(s) stored as float16 behind a Cast to float32: 1256 -> 628 bytes']);
     expect(opCounts(m)).toEqual({ ...opCounts(ref), Cast: 4 });
@@ -47,11 +48,11 @@ describe('store-weights-fp16', () => {
     expect(diff).toBeGreaterThan(0);
   });
 
-  it('keeps a weight beyond float16 range in float32 and says why', () => {
+  it('keeps a weight beyond float16 range in float32 and says why', async () => {
     const m = classifierModel(8, 8, 4);
     const w = m.graph.initializers.get('fc.weight')!.data as Float32Array;
     w[3] = 1e5;
-    const report = storeWeightsFp16.run(m, fp16Context());
+    const report = await runPass(storeWeightsFp16, m, fp16Inputs());
     expect(report.skipped).toEqual(['fc.weight: |w| reaches 100000, beyond float16\'s 65504; kept float32']);
     expect(m.graph.initializers.get('fc.weight')!.dataType).toBe(DataType.FLOAT);
     expect(halfToFloat(floatToHalf(1e5))).toBe(Infinity);
