@@ -7,7 +7,8 @@
  *
  * Grids. symmetric = int8 with zero point 0: scale = T / 127 for the range [-T, T], codes clamped to
  * [-128, 127] (what QuantizeLinear does). asymmetric = uint8: scale = (max - min) / 255, zeroPoint =
- * round(-min / scale), codes [0, 255]. A range of width 0 (an all-zero tensor) gets scale 1.
+ * round(-min / scale), codes [0, 255] (qdq.ts activationParams, float32 scale). A range of width 0 (an
+ * all-zero tensor) gets scale 1.
  *
  * Modes. w is the histogram's bin width; "abs histogram" is the histogram of |x|.
  * - max: the observed range, [min, max] (asymmetric) or [-T, T] with T = max |x| (symmetric).
@@ -29,6 +30,7 @@
  */
 import { InternalError } from '../../core/errors.js';
 import { roundHalfEven } from '../preprocess/tables.js';
+import { activationParams } from './qdq.js';
 import { absHistogram, signedHistogram, type Histogram, type TensorStats } from './stats.js';
 
 export type CalibrateMode = 'max' | 'percentile' | 'kl_divergence' | 'mse';
@@ -64,10 +66,9 @@ export function quantGrid(range: Range, symmetric: boolean): QuantGrid {
     const t = Math.max(-range.min, range.max);
     return { scale: t > 0 ? t / 127 : 1, zeroPoint: 0, qmin: -128, qmax: 127 };
   }
-  const width = range.max - range.min;
-  if (!(width > 0)) return { scale: 1, zeroPoint: 0, qmin: 0, qmax: 255 };
-  const scale = width / 255;
-  return { scale, zeroPoint: Math.min(255, Math.max(0, roundHalfEven(-range.min / scale))), qmin: 0, qmax: 255 };
+  // The grid the QDQ pass deploys (an int8 activation is the same grid shifted by 128).
+  const { scale, zero_point } = activationParams(range, 'uint8');
+  return { scale, zeroPoint: zero_point, qmin: 0, qmax: 255 };
 }
 
 /** x after QuantizeLinear + DequantizeLinear on `g`. */

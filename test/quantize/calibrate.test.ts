@@ -14,9 +14,9 @@ import { resizeU8 } from '../../builders/preprocess/host.js';
 import { decodeImage } from '../../core/image.js';
 import { writeNpz } from '../../core/npz.js';
 import { DataType } from '../../core/tensor.js';
+import { cloneModel } from '../../builders/ir/model.js';
 import type { RebakeError } from '../../core/errors.js';
 import { tinyClassifier } from '../helpers/models.js';
-import { cloneModel } from '../helpers/preprocess-models.js';
 import { runOrt, seededFloats } from '../helpers/ort.js';
 import { configIn, tempDir, touch, uint8Model } from './helpers.js';
 
@@ -52,7 +52,7 @@ describe('collectStatistics on feeds', () => {
     const want = new Map(names.map((n) => [n, { min: Infinity, max: -Infinity, count: 0 }]));
     for (const f of feeds()) {
       const x = new ort.Tensor('float32', f.x.data as Float32Array, f.x.dims);
-      const out = { ...(await runOrt(ref, { x })), x };
+      const out: Record<string, ort.Tensor> = { ...(await runOrt(ref, { x })), x };
       for (const n of names) {
         const data = out[n].data as Float32Array;
         const w = want.get(n)!;
