@@ -5,6 +5,7 @@
  * depends on which is which.
  */
 import { fork } from 'node:child_process';
+import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort } from 'node:worker_threads';
 
@@ -52,6 +53,20 @@ export function threadLink<In, Out>(script: URL, workerData?: unknown): Link<In,
     },
     kill: () => void w.terminate(),
   };
+}
+
+/**
+ * This process's peak resident set size so far, in bytes. On Linux from VmHWM: getrusage's ru_maxrss carries
+ * the spawning process's peak over into a child (exec keeps the larger one), which would report the parent.
+ */
+export function peakRssBytes(): number {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/self/status', 'latin1'));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    // not Linux
+  }
+  return process.resourceUsage().maxRSS * 1024;
 }
 
 export interface ParentEnd<In, Out> {

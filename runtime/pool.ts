@@ -5,7 +5,7 @@
  * or that no live host is left to run, is reported lost.
  */
 import { InternalError, RebakeError } from '../core/errors.js';
-import { processLink, type Link } from './link.js';
+import { peakRssBytes, processLink, type Link } from './link.js';
 import type { BadItem, FromHost, ModelInfo, OutTensor, Plan, RunTiming, ToHost, WorkItem } from './protocol.js';
 
 /** The run was ended while the model was still loading. */
@@ -59,6 +59,19 @@ interface HostState {
   ready: boolean;
   want: number;
   inflight: Map<number, Unit>;
+  peakRssBytes: number;
+}
+
+/** Peak resident memory of every process of a run: what a deployment has to provide. */
+export interface MemoryReport {
+  coordinatorPeakRssBytes: number;
+  processes: { process: number; pid: number; peakRssBytes: number }[];
+}
+
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+export function formatMemory(m: MemoryReport): string {
+  return [`coordinator ${mib(m.coordinatorPeakRssBytes)}`, ...m.processes.map((p) => `process ${p.process} (pid ${p.pid}) ${mib(p.peakRssBytes)}`)].join(', ');
 }
 
 export class Pool {
@@ -112,14 +125,20 @@ export class Pool {
 
   private spawn(index: number): void {
     const link = processLink<ToHost, FromHost>(new URL('./host.js', import.meta.url));
-    const h: HostState = { index, link, alive: true, ready: false, want: 0, inflight: new Map() };
+    const h: HostState = { index, link, alive: true, ready: false, want: 0, inflight: new Map(), peakRssBytes: 0 };
     this.hosts.push(h);
     link.onMessage((m) => this.onMessage(h, m));
     link.onExit((how) => this.onExit(h, how));
     link.send({ type: 'init', modelPath: this.opts.modelPath, sessions: this.opts.instances, threads: this.opts.threads, spin: this.opts.spin });
   }
 
+  /** The peak RSS of this process and of each host (as of its last answer: a host reports with each one). */
+  memory(): MemoryReport {
+    return { coordinatorPeakRssBytes: peakRssBytes(), processes: this.hosts.map((h) => ({ process: h.index, pid: h.link.pid, peakRssBytes: h.peakRssBytes })) };
+  }
+
   private onMessage(h: HostState, m: FromHost): void {
+    if (m.type === 'ready' || m.type === 'result') h.peakRssBytes = Math.max(h.peakRssBytes, m.peakRssBytes);
     switch (m.type) {
       case 'ready':
         h.ready = true;

@@ -82,11 +82,12 @@ export type ToHost =
   /** All work is done (or the run is over): exit now. */
   | { type: 'exit' };
 
+/** `peakRssBytes`: the host process's peak resident memory so far (getrusage), reported with every answer. */
 export type FromHost =
-  | { type: 'ready'; model: ModelInfo }
+  | { type: 'ready'; model: ModelInfo; peakRssBytes: number }
   | { type: 'want'; n: number }
   /** `rows[i]` is the datalist index of output row i (empty for a ticket); no timing when nothing ran (all bad). */
-  | { type: 'result'; id: number; rows: number[]; outputs: OutTensor[]; bad: BadItem[]; session: number; timing?: RunTiming }
+  | { type: 'result'; id: number; rows: number[]; outputs: OutTensor[]; bad: BadItem[]; session: number; timing?: RunTiming; peakRssBytes: number }
   | { type: 'fatal'; code: string; message: string; file?: string };
 
 export type ToSession =
