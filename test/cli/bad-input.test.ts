@@ -52,7 +52,7 @@ beforeAll(() => {
   // A model whose weight claims to live in ../outside.bin: must be refused, never read.
   const { onnx } = onnxProto;
   const proto = onnx.ModelProto.decode(modelBytes);
-  const w = proto.graph!.initializer.find((t) => t.name === 'conv1.weight')!;
+  const w = proto.graph!.initializer!.find((t) => t.name === 'conv1.weight')!;
   w.rawData = new Uint8Array();
   w.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
   w.externalData = [onnx.StringStringEntryProto.create({ key: 'location', value: '../outside.bin' })];
