@@ -6,6 +6,7 @@
  * Writing produces a stored zip with npy 1.0 members and a fixed timestamp (byte-identical reruns), atomically.
  * float16 data is kept as raw bits in a Uint16Array, as in core/tensor.ts.
  */
+import fs from 'node:fs';
 import zlib from 'node:zlib';
 import { inflateSync } from 'fflate';
 import { InternalError, RebakeError } from './errors.js';
