@@ -110,6 +110,6 @@ parent.onMessage((msg) => {
       requestMore();
       break;
     case 'exit':
-      process.exit(0);
+      parent.sendThen({ type: 'bye', peakRssBytes: peakRssBytes() }, () => process.exit(0));
   }
 });

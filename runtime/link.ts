@@ -71,6 +71,8 @@ export function peakRssBytes(): number {
 
 export interface ParentEnd<In, Out> {
   send(msg: Out, transfer?: ArrayBuffer[]): void;
+  /** Send, then call `then` once the message has left (before exiting: a pending message dies with the process). */
+  sendThen(msg: Out, then: () => void): void;
   onMessage(cb: (msg: In) => void): void;
   /** The parent went away (its process died): there is nobody left to work for. */
   onOrphaned(cb: () => void): void;
@@ -82,6 +84,10 @@ export function parentEnd<In, Out>(): ParentEnd<In, Out> {
     const port = parentPort;
     return {
       send: (msg, transfer) => port.postMessage(msg, transfer),
+      sendThen: (msg, then) => {
+        port.postMessage(msg);
+        then();
+      },
       onMessage: (cb) => void port.on('message', cb),
       onOrphaned: (cb) => void port.once('close', cb),
     };
@@ -90,6 +96,10 @@ export function parentEnd<In, Out>(): ParentEnd<In, Out> {
   return {
     send: (msg) => {
       if (process.connected) process.send!(msg as object);
+    },
+    sendThen: (msg, then) => {
+      if (process.connected) process.send!(msg as object, undefined, undefined, () => then());
+      else then();
     },
     onMessage: (cb) => void process.on('message', (m) => cb(m as In)),
     onOrphaned: (cb) => void process.once('disconnect', cb),
