@@ -224,7 +224,6 @@ function collapse(g: Graph, root: string, e: Affine, stop: string | undefined, r
 
 export const collapseAffineRegions: Pass = flatGraphPass({
   name: 'collapse-affine-regions',
-  summary: 'collapse every affine region between nonlinear ops into one Conv per region input',
   rewrite(g, report) {
     const shapes = inferShapes(g);
     const exprs = new Map<string, Affine>();

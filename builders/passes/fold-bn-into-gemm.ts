@@ -61,7 +61,6 @@ function fold(g: Graph, bn: Node): string | undefined {
 
 export const foldBnIntoGemm: Pass = flatGraphPass({
   name: 'fold-bn-into-gemm',
-  summary: 'fold a BatchNormalization on a feature vector into the Gemm (Linear) that reads it',
   rewrite(g, report) {
     for (const bn of g.nodes) {
       if (bn.opType !== 'BatchNormalization' || bn.domain !== '') continue;

@@ -36,7 +36,7 @@ describe('re-parameterizing the ACNet / DBB / RepViT / FastViT / RepGhost fixtur
     it(`${f.name}: no BatchNormalization, one Conv per region, outputs unchanged at batch 1 and 4`, async () => {
       const train = fs.readFileSync(`${DIR}/${f.name}.onnx`);
       const deploy = decodeCopy(train);
-      const reports = reparameterize(deploy);
+      const reports = await reparameterize(deploy);
       const ops = opCounts(deploy);
       expect(ops.BatchNormalization ?? 0).toBe(0);
       expect(ops.Conv).toBe(CONVS[f.name]);
