@@ -43,6 +43,7 @@ Options:
       for (const c of p.changes.slice(0, 8)) out.push(`    ${c}`);
       if (p.changes.length > 8) out.push(`    ... ${p.changes.length - 8} more`);
       for (const s of p.skipped.slice(0, 8)) out.push(`    skipped: ${s}`);
+      if (p.skipped.length > 8) out.push(`    ... ${p.skipped.length - 8} more skipped (all in the manifest)`);
     }
     process.stdout.write(`${out.join('\n')}\n`);
     return 0;

@@ -34,6 +34,8 @@ import { flatGraphPass, type Pass, type PassReport } from './pass.js';
 type Input = (v: string, c?: number, sp?: number) => Affine | string;
 
 const KINDS = new Set(['Conv', 'BatchNormalization', 'Add', 'Sub', 'Sum', 'Mul', 'Div', 'Pad', 'AveragePool']);
+/** Ops with weights of their own: a region holding one is worth a word where it is cut short. */
+const WEIGHTED = new Set(['Conv', 'BatchNormalization']);
 /** Ops that only move data into the form a Conv computes anyway: a lone one is not worth a record. */
 const PLAIN = new Set(['Conv', 'Add', 'Sum']);
 
@@ -72,7 +74,7 @@ function elementwise(g: Graph, n: Node, input: Input): Affine | string | undefin
   if (!data.length) return undefined;
   const op = n.opType;
   if (n.attrs.broadcast || n.attrs.axis) return 'legacy broadcast attributes';
-  if ((op === 'Mul' || op === 'Div') && data.length > 1) return `${data.join(` ${op === 'Mul' ? '*' : '/'} `)}: neither operand is a constant, not affine`;
+  if ((op === 'Mul' || op === 'Div') && data.length > 1) return `${data.join(` ${op === 'Mul' ? '*' : '/'} `)}: neither operand is a constant`;
   if (op === 'Div' && data[0] !== n.inputs[0]) return 'a constant divided by a value is not affine';
   // The first operand whose channels and rank are known sets them for the others.
   let first: Affine | string = '';
@@ -257,7 +259,7 @@ export const collapseAffineRegions: Pass = flatGraphPass({
       if (res === undefined) continue;
       if (typeof res === 'string') {
         // Said only where it cuts a region short: every GELU or SiLU Mul of a model is not news.
-        const cuts = n.inputs.some((v) => exprs.has(v) && g.useCount(v) === 1 && !g.isGraphOutput(v));
+        const cuts = n.inputs.some((v) => g.useCount(v) === 1 && !g.isGraphOutput(v) && exprs.get(v)?.nodes.some((m) => WEIGHTED.has(m.opType)));
         if (cuts) report.skipped.push(`${n.opType} ${n.name}: ${res} (not affine here: a region boundary)`);
         continue;
       }
