@@ -58,6 +58,9 @@ export interface Affine {
 /** Relative float32 rounding (a few ulps) below which a bias made of cancelling terms counts as 0. */
 const ROUNDING = 1e-6;
 
+/** Most multiply-adds one kernel composition may take while building. */
+const COMPOSE_BUDGET = 2e8;
+
 const prod = (a: number[]) => a.reduce((x, y) => x * y, 1);
 export const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
@@ -284,6 +287,10 @@ export function compose(a: Affine, outer: Kernel, outerBias: ArrayLike<number> |
     if (typeof geo === 'string') return geo;
     geos.push(geo);
   }
+  // Composing kernels costs out * mid * in * taps * taps multiply-adds here; past this the build would
+  // stall (an SE block's whole-map average pool before its 1x1 conv), and such a conv is never cheaper.
+  const work = a.terms.reduce((acc, t) => acc + (isUnit(t) ? 0 : outer.m * (outer.cin / gcd(t.group, outer.group)) * (t.cin / gcd(t.group, outer.group)) * prod(outer.kernel) * prod(t.kernel)), 0);
+  if (work > COMPOSE_BUDGET) return `composing the kernels would take ${work.toExponential(1)} multiply-adds at build time (kept apart)`;
   // On the plain input the op is its own kernel: no copy of a model's weights for the many lone convs.
   const terms = a.terms.map((t, i) => (isUnit(t) ? { ...outer, source: t.source } : composeKernels(t, outer, geos[i])));
   const volO = prod(outer.kernel);
