@@ -63,7 +63,7 @@ export interface BuildResult {
  * The sha256 of the checkpoint (about a second of CPU for 500 MB) is computed by a worker thread reading the
  * file on the other core while this thread decodes and runs the passes, which write into the buffer.
  */
-function readModelFile(config: BuildConfig): { bytes: Buffer; model: Model; sha256: Promise<string> } {
+function readModelFile(config: BuildConfig): { bytes: Buffer; model: Model; sha256: Hashing } {
   const file = config.frontend.checkpoint;
   let bytes: Buffer;
   try {
@@ -74,7 +74,12 @@ function readModelFile(config: BuildConfig): { bytes: Buffer; model: Model; sha2
     throw new RebakeError('ONNX_MISSING', `${why}: ${file} (expected an ONNX model)`, config.locate('frontend.checkpoint'));
   }
   const sha256 = sha256InWorker(file);
-  return { bytes, model: decodeModel(bytes, file), sha256 };
+  try {
+    return { bytes, model: decodeModel(bytes, file), sha256 };
+  } catch (e) {
+    sha256.cancel();
+    throw e;
+  }
 }
 
 const HASH_WORKER = `const { parentPort, workerData } = require('node:worker_threads');
@@ -86,12 +91,25 @@ for (let n; (n = fs.readSync(fd, chunk, 0, chunk.length, null)) > 0; ) hash.upda
 fs.closeSync(fd);
 parentPort.postMessage(hash.digest('hex'));`;
 
-function sha256InWorker(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(HASH_WORKER, { eval: true, workerData: file });
+interface Hashing {
+  digest: Promise<string>;
+  /** A build that fails stops the worker: it must not outlive the build nor reject unobserved. */
+  cancel(): void;
+}
+
+function sha256InWorker(file: string): Hashing {
+  const w = new Worker(HASH_WORKER, { eval: true, workerData: file });
+  const digest = new Promise<string>((resolve, reject) => {
     w.once('message', (h: string) => resolve(h));
     w.once('error', reject);
   });
+  return {
+    digest,
+    cancel: () => {
+      digest.catch(() => {});
+      void w.terminate();
+    },
+  };
 }
 
 /** frontend.shape must name the model's inputs with compatible dims (a symbolic dim accepts any size). */
@@ -126,6 +144,22 @@ export async function runBuild(configFile: string, opts: BuildOptions = {}): Pro
   checkWritable(outDir);
 
   const { bytes, model, sha256 } = readModelFile(config);
+  try {
+    return await passesAndOutputs(config, opts, { bytes, model, sha256: sha256.digest }, vdsp, outDir, t0);
+  } catch (e) {
+    sha256.cancel();
+    throw e;
+  }
+}
+
+async function passesAndOutputs(
+  config: BuildConfig,
+  opts: BuildOptions,
+  { bytes, model, sha256 }: { bytes: Buffer; model: Model; sha256: Promise<string> },
+  vdsp: VdspParams | undefined,
+  outDir: string,
+  t0: number,
+): Promise<BuildResult> {
   checkFrontendShape(config, model);
   const before = modelStats(model);
 

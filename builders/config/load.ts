@@ -12,6 +12,7 @@ import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { LineCounter, parseDocument, isMap, isSeq, isPair, isScalar, type Document, type Node as YamlNode } from 'yaml';
 import { RebakeError, type SourceLocation } from '../../core/errors.js';
 import { packageFile } from '../../core/paths.js';
+import { jsonSyntaxError } from './json-syntax.js';
 import type { BuildConfig, VdspParams } from './types.js';
 
 type Ajv = import('ajv').default;
@@ -75,13 +76,8 @@ function readText(file: string, what: string): string {
 export function parseLocated(file: string, text: string, kind: 'yaml' | 'json'): LocatedDoc {
   const lines = new LineCounter();
   if (kind === 'json') {
-    try {
-      JSON.parse(text);
-    } catch (e) {
-      const m = /position (\d+)/.exec((e as Error).message);
-      const where = m ? lines_of(text, Number(m[1])) : {};
-      throw new RebakeError('CONFIG_SYNTAX', `invalid JSON: ${(e as Error).message.replace(/ in JSON at position \d+.*$/, '')}`, { file, ...where });
-    }
+    const broken = jsonSyntaxError(text);
+    if (broken) throw new RebakeError('CONFIG_SYNTAX', `invalid JSON: ${broken.detail}`, { file, ...lines_of(text, broken.offset) });
   }
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
   const err = doc.errors[0];

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
-import { RebakeError } from '../../core/errors.js';
+import { InternalError, RebakeError } from '../../core/errors.js';
 import { writeFileAtomic } from '../../core/fsutil.js';
 import { Graph, type AttrValue, type Dim, type Node, type ValueInfo } from './graph.js';
 import { DataType, dataTypeName, elementCount, lazyTensor, tensorByteLength, tensorBytes, typedArrayFor, type Tensor, type TensorData } from '../../core/tensor.js';
@@ -79,7 +79,7 @@ export function decodeModel(buf: Uint8Array, file: string): Model {
   }
   const external = new ExternalReader(path.dirname(path.resolve(file)), file);
   try {
-    const graph = graphFromProto(proto.graph, external, file);
+    const graph = checkedGraph(() => graphFromProto(proto.graph!, external, file), file);
     const rest: Model['rest'] = {};
     if (proto.docString) rest.docString = proto.docString;
     if (proto.domain) rest.domain = proto.domain;
@@ -96,6 +96,18 @@ export function decodeModel(buf: Uint8Array, file: string): Model {
     };
   } finally {
     external.close();
+  }
+}
+
+/** The user's graph must be well formed before any pass sees it: a broken one is bad input, not our bug. */
+function checkedGraph(load: () => Graph, file: string): Graph {
+  try {
+    const graph = load();
+    graph.check();
+    return graph;
+  } catch (e) {
+    if (e instanceof InternalError) throw new RebakeError('ONNX_GRAPH', `not a valid ONNX graph: ${e.message}`, { file });
+    throw e;
   }
 }
 
