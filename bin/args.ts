@@ -39,14 +39,15 @@ export function parseCommandArgs(spec: CommandSpec, argv: string[]): ParsedArgs 
   return { values: parsed.values as ParsedArgs['values'], positionals: parsed.positionals };
 }
 
-/** A positive integer option, or the default. */
-export function intOption(args: ParsedArgs, name: string, dflt: number, min = 1): number {
+/** An integer option in [min, max], or the default. The limit keeps counts away from allocations and native calls. */
+export function intOption(args: ParsedArgs, name: string, dflt: number, min = 1, max = 1_000_000_000): number {
   const v = args.values[name];
   if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) {
+  const n = typeof v === 'string' && /^\s*[+]?\d+\s*$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) {
     throw new RebakeError('CLI_USAGE', `--${name} must be an integer >= ${min}, got "${v}"`, { file: 'command line' });
   }
+  if (n > max) throw new RebakeError('CLI_LIMIT', `--${name} ${v} is over the limit of ${max}`, { file: 'command line' });
   return n;
 }
 

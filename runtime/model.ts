@@ -57,6 +57,9 @@ export interface PlanOptions {
 
 const DIM_NAMES = ['batch', 'channels', 'height', 'width'];
 
+/** One input batch must fit a single typed array and ORT tensor, with room to spare. */
+const MAX_BATCH_BYTES = 2 ** 31;
+
 /** Decide how to feed the model: input dtype and [C,H,W], samples per run, padding. */
 export function planInput(info: ModelInfo, file: string, opts: PlanOptions): InputPlan {
   if (info.inputs.length !== 1) {
@@ -86,6 +89,10 @@ export function planInput(info: ModelInfo, file: string, opts: PlanOptions): Inp
   if (fixed !== undefined && fixed !== batch) {
     opts.warn(`-b ${batch}: the model's batch size is fixed at ${fixed}; running ${fixed} sample(s) per call`);
     batch = fixed;
+  }
+  const bytes = batch * c * h * w * (dtype === 'uint8' ? 1 : dtype === 'float16' ? 2 : 4);
+  if (bytes > MAX_BATCH_BYTES) {
+    throw new RebakeError('BATCH_TOO_LARGE', `-b ${batch} of [${c}, ${h}, ${w}] ${dtype} is ${(bytes / 2 ** 30).toFixed(1)} GiB per run() call, over the limit of ${MAX_BATCH_BYTES / 2 ** 30} GiB; use a smaller -b`, { file });
   }
   // A uint8 model has the normalization built in: its vdsp params only choose the host resize flavour.
   const vdsp = opts.vdsp;

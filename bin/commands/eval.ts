@@ -43,7 +43,7 @@ export const command: CommandSpec = {
       label: stringOption(args, 'label') ?? packageFile('eval', 'imagenet.txt'),
       gt: stringOption(args, 'gt'),
       synsets: stringOption(args, 'synsets'),
-      topk: intOption(args, 'topk', 5),
+      topk: intOption(args, 'topk', 5, 1, 1000),
       decode: stringOption(args, 'decode'),
     });
     process.stdout.write(`${formatEval(r).join('\n')}\n`);

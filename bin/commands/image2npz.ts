@@ -31,7 +31,7 @@ export const command: CommandSpec = {
     if (!datasetPath || !targetPath || !textPath) {
       throw new RebakeError('CLI_USAGE', '--dataset_path, --target_path and --text_path are required (see rebake image2npz --help)', { file: 'rebake image2npz' });
     }
-    const r = await image2npz({ datasetPath, targetPath, textPath, suffix: stringOption(args, 'suffix') ?? '.JPEG', jobs: intOption(args, 'jobs', 2 * cores()), progress: true });
+    const r = await image2npz({ datasetPath, targetPath, textPath, suffix: stringOption(args, 'suffix') ?? '.JPEG', jobs: intOption(args, 'jobs', 2 * cores(), 1, 1024), progress: true });
     process.stdout.write(`rebake image2npz: ${r.images} images -> ${targetPath}, datalist ${textPath}, in ${r.seconds.toFixed(2)} s (${r.imagesPerSecond.toFixed(1)} images/s)\n`);
     return 0;
   },

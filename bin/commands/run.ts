@@ -40,6 +40,9 @@ Performance mode
 Exit codes: 0 done, 2 bad input or usage, 1 inputs lost to crashed workers (rerun with --resume), 130 interrupted.
 `;
 
+/** Upper bounds of the counts a user gives: each one sizes processes, threads or buffers. */
+const LIMITS = { processes: 256, instances: 256, sessions: 1024, threads: 1024, batch: 65_536, warmup: 1_000_000, iterations: 1_000_000_000, seconds: 86_400, dim: 16_384 };
+
 /** vamp users type `-i 2 p 2`: a bare letter followed by a value is read as the option, with a warning. */
 const BARE = new Map([['i', 'instances'], ['p', 'processes'], ['b', 'batch'], ['s', 'shape'], ['m', 'model']]);
 
@@ -61,6 +64,7 @@ function parseShape(s: string): number[] {
   if (!(nums.length === 3 || nums.length === 4) || nums.some((n) => !Number.isInteger(n) || n < 1)) {
     throw new RebakeError('CLI_USAGE', `-s ${s}: expected [C,H,W] such as [3,224,224]`, { file: 'command line' });
   }
+  if (nums.some((n) => n > LIMITS.dim)) throw new RebakeError('CLI_LIMIT', `-s ${s}: a dimension is over the limit of ${LIMITS.dim}`, { file: 'command line' });
   return nums.slice(-3);
 }
 
@@ -113,16 +117,19 @@ export const command: CommandSpec = {
     }
     if (args.values.iterations !== undefined && args.values.duration !== undefined) throw new RebakeError('CLI_USAGE', 'give --iterations or --duration, not both', { file: 'rebake run' });
 
-    const processes = intOption(args, 'processes', 1);
-    const instances = intOption(args, 'instances', 1);
+    const processes = intOption(args, 'processes', 1, 1, LIMITS.processes);
+    const instances = intOption(args, 'instances', 1, 1, LIMITS.instances);
+    if (processes * instances > LIMITS.sessions) {
+      throw new RebakeError('CLI_LIMIT', `-p ${processes} x -i ${instances} is ${processes * instances} sessions, over the limit of ${LIMITS.sessions}`, { file: 'command line' });
+    }
     const vdspFile = stringOption(args, 'vdsp_params');
     const shapeArg = stringOption(args, 'shape');
     const settings: RunSettings = {
       model: resolveModel(modelArg),
       processes,
       instances,
-      threads: intOption(args, 'threads', defaultThreads(processes, instances)),
-      batch: intOption(args, 'batch', 1),
+      threads: intOption(args, 'threads', defaultThreads(processes, instances), 1, LIMITS.threads),
+      batch: intOption(args, 'batch', 1, 1, LIMITS.batch),
       shape: shapeArg ? parseShape(shapeArg) : undefined,
       vdsp: vdspFile ? loadVdspParams(vdspFile) : undefined,
       vdspFile,
@@ -143,8 +150,9 @@ export const command: CommandSpec = {
     }
 
     const duration = args.values.duration !== undefined ? Number(args.values.duration) : 3;
+    if (duration > LIMITS.seconds) throw new RebakeError('CLI_LIMIT', `--duration ${args.values.duration} is over the limit of ${LIMITS.seconds} s`, { file: 'command line' });
     if (!(duration > 0)) throw new RebakeError('CLI_USAGE', `--duration must be a positive number of seconds, got "${args.values.duration}"`, { file: 'command line' });
-    const warmup = intOption(args, 'warmup', 2, 0);
+    const warmup = intOption(args, 'warmup', 2, 0, LIMITS.warmup);
     if (args.values.sweep) {
       process.stdout.write(`sweep: ${duration} s per layout\n`);
       const points = await sweep(settings, { duration, warmup, batches: [1, 4, 8, 16] }, (p) =>
@@ -155,7 +163,7 @@ export const command: CommandSpec = {
       writeReport({ mode: 'sweep', points, best: b });
       return 0;
     }
-    const iterations = args.values.iterations !== undefined ? intOption(args, 'iterations', 1) : undefined;
+    const iterations = args.values.iterations !== undefined ? intOption(args, 'iterations', 1, 1, LIMITS.iterations) : undefined;
     const r = await runPerf(settings, { iterations, duration, warmup });
     if (!r) {
       process.stdout.write('rebake run: interrupted while loading the model\n');

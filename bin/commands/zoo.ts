@@ -48,8 +48,8 @@ Options:
       seed: intOption(args, 'seed', 0, 0),
       dynamicBatch: args.values['dynamic-batch'] === true,
       bnFolded: args.values['bn-folded'] === true,
-      inputSize: intOption(args, 'size', 224),
-      opset: intOption(args, 'opset', 13),
+      inputSize: intOption(args, 'size', 224, 1, 8192),
+      opset: intOption(args, 'opset', 13, 1, 100),
     });
     ensureDir(path.dirname(path.resolve(out)));
     const saved = saveModel(model, out);

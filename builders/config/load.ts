@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
-import { LineCounter, parseDocument, isMap, isSeq, isPair, isScalar, type Document, type Node as YamlNode } from 'yaml';
+import { LineCounter, parseDocument, isMap, isSeq, isPair, isScalar, visit, type Alias, type Document, type Node as YamlNode } from 'yaml';
 import { RebakeError, type SourceLocation } from '../../core/errors.js';
 import { packageFile } from '../../core/paths.js';
 import { jsonSyntaxError } from './json-syntax.js';
@@ -85,8 +85,31 @@ export function parseLocated(file: string, text: string, kind: 'yaml' | 'json'):
     const pos = lines.linePos(err.pos[0]);
     throw new RebakeError('CONFIG_SYNTAX', `invalid ${kind === 'json' ? 'JSON' : 'YAML'}: ${err.message.split('\n')[0]}`, { file, line: pos.line, column: pos.col });
   }
-  const data = doc.toJS({ maxAliasCount: 100 });
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    // Aliases resolve only here: one naming no earlier anchor, or too many of them (an alias bomb).
+    if (!(e instanceof ReferenceError)) throw e;
+    const alias = firstAlias(doc);
+    const pos = alias?.range ? lines.linePos(alias.range[0]) : undefined;
+    const what = alias ? `alias *${alias.source} names no anchor (&${alias.source}) defined before it` : 'too many aliases (over 100 expansions)';
+    throw new RebakeError('CONFIG_SYNTAX', `invalid YAML: ${what}`, { file, ...(pos ? { line: pos.line, column: pos.col } : {}) });
+  }
   return new LocatedDoc(file, data, doc, lines);
+}
+
+function firstAlias(doc: Document): Alias | undefined {
+  let found: Alias | undefined;
+  visit(doc, {
+    Alias(_, node) {
+      if (!node.resolve(doc)) {
+        found = node;
+        return visit.BREAK;
+      }
+    },
+  });
+  return found;
 }
 
 function lines_of(text: string, offset: number): { line: number; column: number } {

@@ -140,6 +140,9 @@ class ExternalReader {
     if (length !== byteLength) {
       throw new RebakeError('ONNX_EXTERNAL', `tensor ${t.name}: external data length ${length} != ${byteLength} bytes its dims need`, { file: this.modelFile });
     }
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > fs.fstatSync(fd).size) {
+      throw new RebakeError('ONNX_EXTERNAL', `tensor ${t.name}: external data file "${location}" ends before offset ${kv.get('offset') ?? 0}+${length}`, { file: this.modelFile });
+    }
     const out = Buffer.allocUnsafe(length);
     const got = fs.readSync(fd, out, 0, length, offset);
     if (got !== length) {
@@ -158,9 +161,16 @@ function tensorFromProto(t: ITensorProto, external: ExternalReader | undefined, 
   const name = t.name ?? '';
   const dataType = (t.dataType ?? 0) as DataType;
   const dims = (t.dims ?? []).map((d) => num(d as number));
+  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new RebakeError('ONNX_TENSOR_SIZE', `tensor ${name}: dims [${dims}] must be whole numbers >= 0`, { file });
   const count = elementCount(dims);
   if (dataType === DataType.STRING) throw new RebakeError('ONNX_DTYPE', `tensor ${name}: string tensors are not supported`, { file });
-  const probe = typedArrayFor(dataType, 0);
+  let probe: TensorData;
+  try {
+    probe = typedArrayFor(dataType, 0);
+  } catch (e) {
+    if (e instanceof RebakeError) throw new RebakeError(e.code, `tensor ${name}: ${e.detail}`, { file });
+    throw e;
+  }
   let data: TensorData;
   if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) {
     if (!external) throw new RebakeError('ONNX_EXTERNAL', `tensor ${name}: external data inside an attribute is not supported`, { file });
@@ -172,16 +182,17 @@ function tensorFromProto(t: ITensorProto, external: ExternalReader | undefined, 
       throw new RebakeError('ONNX_TENSOR_SIZE', `tensor ${name} (${dataTypeName(dataType)} [${dims}]): ${(e as RebakeError).detail ?? (e as Error).message}`, { file });
     }
   } else {
-    data = typedArrayFor(dataType, count);
     const typed: ArrayLike<unknown> =
       dataType === DataType.FLOAT ? (t.floatData ?? []) :
       dataType === DataType.DOUBLE ? (t.doubleData ?? []) :
       dataType === DataType.INT64 ? (t.int64Data ?? []) :
       dataType === DataType.UINT64 || dataType === DataType.UINT32 ? (t.uint64Data ?? []) :
       (t.int32Data ?? []);
+    // Checked before allocating: the dims are the user's, the values are what the file really holds.
     if (typed.length !== count) {
       throw new RebakeError('ONNX_TENSOR_SIZE', `tensor ${name} (${dataTypeName(dataType)} [${dims}]): ${typed.length} values, dims need ${count}`, { file });
     }
+    data = typedArrayFor(dataType, count);
     if (data instanceof BigInt64Array || data instanceof BigUint64Array) {
       for (let i = 0; i < count; i++) data[i] = BigInt(num(typed[i] as number));
     } else {
