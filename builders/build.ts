@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { loadBuildConfig, loadVdspParams, type LoadOptions } from './config/load.js';
 import type { BuildConfig, VdspParams } from './config/types.js';
 import { RebakeError } from '../core/errors.js';
-import { ensureDir, writeFileAtomic } from '../core/fsutil.js';
+import { checkOutputTarget, ensureDir, writeFileAtomic } from '../core/fsutil.js';
 import { modelStats, type IOInfo } from './inspect.js';
 import { decodeModel, saveModel, type Model } from './ir/model.js';
 import { PASSES } from './passes/index.js';
@@ -224,15 +224,10 @@ async function passesAndOutputs(
   }
 }
 
-/** The nearest existing ancestor of `dir` must be a writable folder. */
+/** The build folder: no link elsewhere, and creatable (or an existing folder). */
 function checkWritable(dir: string): void {
-  let cur = path.resolve(dir);
-  while (!fs.existsSync(cur)) cur = path.dirname(cur);
-  const st = fs.statSync(cur);
-  if (!st.isDirectory()) throw new RebakeError('OUTPUT_UNWRITABLE', `cannot create the build folder: ${cur} is a file, not a folder`, { file: dir });
-  try {
-    fs.accessSync(cur, fs.constants.W_OK);
-  } catch {
-    throw new RebakeError('OUTPUT_UNWRITABLE', `cannot create the build folder: ${cur} is not writable`, { file: dir });
+  if (fs.lstatSync(dir, { throwIfNoEntry: false })?.isSymbolicLink()) {
+    throw new RebakeError('OUTPUT_SYMLINK', 'the build folder is a symbolic link: rebake writes builds only into a real folder under workspace.path (remove the link, or point workspace.path at the target)', { file: dir });
   }
+  checkOutputTarget(dir, 'folder', 'the build folder <workspace.path>/<name>');
 }

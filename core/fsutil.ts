@@ -63,3 +63,32 @@ export function ensureDir(dir: string): void {
     throw unwritable(dir, e);
   }
 }
+
+/**
+ * Before the work starts: `target` can be written. An existing target must be of the expected kind (a
+ * regular file, not a folder, device or fifo; or a folder); a missing one needs its nearest existing
+ * ancestor to be a writable folder (missing folders are created at write time, so a failure before then
+ * leaves nothing behind).
+ */
+export function checkOutputTarget(target: string, kind: 'file' | 'folder', what: string): void {
+  const st = fs.statSync(target, { throwIfNoEntry: false });
+  if (st) {
+    if (kind === 'file' && st.isDirectory()) throw new RebakeError('OUTPUT_UNWRITABLE', `is a folder; ${what} must be a file path`, { file: target });
+    if (kind === 'file' && !st.isFile()) throw new RebakeError('OUTPUT_UNWRITABLE', `is not a regular file (a device, fifo or socket); ${what} must be a file path`, { file: target });
+    if (kind === 'folder' && !st.isDirectory()) throw new RebakeError('OUTPUT_NOT_DIR', `is a file; ${what} must be a folder (it is created if missing)`, { file: target });
+    try {
+      fs.accessSync(kind === 'file' ? path.dirname(path.resolve(target)) : target, fs.constants.W_OK);
+    } catch {
+      throw new RebakeError('OUTPUT_UNWRITABLE', 'cannot write: permission denied', { file: target });
+    }
+    return;
+  }
+  let cur = path.dirname(path.resolve(target));
+  while (!fs.existsSync(cur)) cur = path.dirname(cur);
+  if (!fs.statSync(cur).isDirectory()) throw new RebakeError('OUTPUT_UNWRITABLE', `cannot create this ${kind}: ${cur} is a file, not a folder`, { file: target });
+  try {
+    fs.accessSync(cur, fs.constants.W_OK);
+  } catch {
+    throw new RebakeError('OUTPUT_UNWRITABLE', `cannot create this ${kind}: ${cur} is not writable`, { file: target });
+  }
+}

@@ -36,7 +36,7 @@ export const command: CommandSpec = {
   async run(args) {
     const resultPath = stringOption(args, 'result_path');
     const datalist = stringOption(args, 'datalist');
-    if (!resultPath || !datalist) throw new RebakeError('CLI_USAGE', '--result_path and --datalist are required (see rebake eval --help)', { file: 'rebake eval' });
+    if (!resultPath || !datalist) throw new RebakeError('CLI_USAGE', '--result_path and --datalist are required (see rebake eval --help)', { file: 'command line' });
     const r = evaluate({
       resultPath,
       datalist,
@@ -46,6 +46,7 @@ export const command: CommandSpec = {
       topk: intOption(args, 'topk', 5, 1, 1000),
       decode: stringOption(args, 'decode'),
     });
+    for (const w of r.warnings) process.stderr.write(`rebake: warning: ${w}\n`);
     process.stdout.write(`${formatEval(r).join('\n')}\n`);
     return 0;
   },

@@ -23,15 +23,17 @@ export const command: CommandSpec = {
     text_path: { type: 'string' },
     suffix: { type: 'string' },
     jobs: { type: 'string' },
+    'skip-bad': { type: 'boolean' },
   },
   async run(args) {
     const datasetPath = stringOption(args, 'dataset_path');
     const targetPath = stringOption(args, 'target_path');
     const textPath = stringOption(args, 'text_path');
     if (!datasetPath || !targetPath || !textPath) {
-      throw new RebakeError('CLI_USAGE', '--dataset_path, --target_path and --text_path are required (see rebake image2npz --help)', { file: 'rebake image2npz' });
+      throw new RebakeError('CLI_USAGE', '--dataset_path, --target_path and --text_path are required (see rebake image2npz --help)', { file: 'command line' });
     }
-    const r = await image2npz({ datasetPath, targetPath, textPath, suffix: stringOption(args, 'suffix') ?? '.JPEG', jobs: intOption(args, 'jobs', 2 * cores(), 1, 1024), progress: true });
+    const r = await image2npz({ datasetPath, targetPath, textPath, suffix: stringOption(args, 'suffix') ?? '.JPEG', jobs: intOption(args, 'jobs', 2 * cores(), 1, 1024), progress: true, skipBad: args.values['skip-bad'] === true });
+    for (const b of r.bad) process.stderr.write(`rebake: skipped bad image: ${b.message}\n`);
     process.stdout.write(`rebake image2npz: ${r.images} images -> ${targetPath}, datalist ${textPath}, in ${r.seconds.toFixed(2)} s (${r.imagesPerSecond.toFixed(1)} images/s)\n`);
     return 0;
   },

@@ -51,9 +51,9 @@ function fixBareOptions(args: ParsedArgs, warn: (l: string) => void): void {
   for (let k = 0; k < pos.length; k += 2) {
     const long = BARE.get(pos[k]);
     if (!long || k + 1 >= pos.length) {
-      throw new RebakeError('CLI_USAGE', `unexpected argument "${pos[k]}" (see rebake run --help)`, { file: 'rebake run' });
+      throw new RebakeError('CLI_USAGE', `unexpected argument "${pos[k]}" (see rebake run --help)`, { file: 'command line' });
     }
-    if (args.values[long] !== undefined) throw new RebakeError('CLI_USAGE', `"${pos[k]} ${pos[k + 1]}" repeats -${pos[k]}`, { file: 'rebake run' });
+    if (args.values[long] !== undefined) throw new RebakeError('CLI_USAGE', `"${pos[k]} ${pos[k + 1]}" repeats -${pos[k]}`, { file: 'command line' });
     warn(`read "${pos[k]} ${pos[k + 1]}" as "-${pos[k]} ${pos[k + 1]}" (missing dash)`);
     args.values[long] = pos[k + 1];
   }
@@ -106,16 +106,16 @@ export const command: CommandSpec = {
     const warn = (l: string) => process.stderr.write(`rebake: warning: ${l}\n`);
     fixBareOptions(args, warn);
     const modelArg = stringOption(args, 'model');
-    if (!modelArg) throw new RebakeError('CLI_USAGE', '-m <model> is required (a build prefix, a build folder or an .onnx file)', { file: 'rebake run' });
+    if (!modelArg) throw new RebakeError('CLI_USAGE', '-m <model> is required (a build prefix, a build folder or an .onnx file)', { file: 'command line' });
     const datalist = stringOption(args, 'datalist');
     const output = stringOption(args, 'path_output');
-    if (Boolean(datalist) !== Boolean(output)) throw new RebakeError('CLI_USAGE', '--datalist and --path_output go together', { file: 'rebake run' });
+    if (Boolean(datalist) !== Boolean(output)) throw new RebakeError('CLI_USAGE', '--datalist and --path_output go together', { file: 'command line' });
     if (!datalist) {
-      for (const k of ['resume', 'skip-bad', 'shard']) if (args.values[k] !== undefined) throw new RebakeError('CLI_USAGE', `--${k} needs --datalist`, { file: 'rebake run' });
+      for (const k of ['resume', 'skip-bad', 'shard']) if (args.values[k] !== undefined) throw new RebakeError('CLI_USAGE', `--${k} needs --datalist`, { file: 'command line' });
     } else {
-      for (const k of ['iterations', 'duration', 'warmup', 'sweep']) if (args.values[k] !== undefined) throw new RebakeError('CLI_USAGE', `--${k} is for performance mode (without --datalist)`, { file: 'rebake run' });
+      for (const k of ['iterations', 'duration', 'warmup', 'sweep']) if (args.values[k] !== undefined) throw new RebakeError('CLI_USAGE', `--${k} is for performance mode (without --datalist)`, { file: 'command line' });
     }
-    if (args.values.iterations !== undefined && args.values.duration !== undefined) throw new RebakeError('CLI_USAGE', 'give --iterations or --duration, not both', { file: 'rebake run' });
+    if (args.values.iterations !== undefined && args.values.duration !== undefined) throw new RebakeError('CLI_USAGE', 'give --iterations or --duration, not both', { file: 'command line' });
 
     const processes = intOption(args, 'processes', 1, 1, LIMITS.processes);
     const instances = intOption(args, 'instances', 1, 1, LIMITS.instances);

@@ -42,7 +42,7 @@ Options:
   positionals: [1, 1],
   async run(args) {
     const out = stringOption(args, 'out');
-    if (!out) throw new RebakeError('CLI_USAGE', '--out FILE is required (see rebake zoo --help)', { file: 'rebake zoo' });
+    if (!out) throw new RebakeError('CLI_USAGE', '--out FILE is required (see rebake zoo --help)', { file: 'command line' });
     const arch = zooArch(args.positionals[0]);
     const model = repvggModel(arch, {
       seed: intOption(args, 'seed', 0, 0),

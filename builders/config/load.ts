@@ -248,6 +248,8 @@ export function loadBuildConfig(file: string, opts: LoadOptions = {}): BuildConf
     notice(`${loc.file}:${loc.line}:${loc.column} backend.compile: hardware-only options, ignored on ONNX Runtime`);
   }
   checkProcessOps(ld, raw);
+  // The name is a folder under workspace.path: "." and ".." would put the build in the workspace or above it.
+  if (raw.name === '.' || raw.name === '..') throw ld.error('CONFIG_PATTERN', ['name'], `must name a folder inside workspace.path, got "${raw.name}"`);
 
   const vdsp = opts.vdspParams ? path.resolve(opts.vdspParams) : raw.vdsp_params ? resolveFromYaml(raw.vdsp_params) : undefined;
   return {
