@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { loadBuildConfig, loadVdspParams, type LoadOptions } from './config/load.js';
 import type { BuildConfig, VdspParams } from './config/types.js';
 import { RebakeError } from '../core/errors.js';
-import { checkOutputTarget, ensureDir, writeFileAtomic } from '../core/fsutil.js';
+import { checkOutputTarget, ensureDir, statIfAny, writeFileAtomic } from '../core/fsutil.js';
 import { modelStats, type IOInfo } from './inspect.js';
 import { decodeModel, saveModel, type Model } from './ir/model.js';
 import { PASSES } from './passes/index.js';
@@ -226,7 +226,7 @@ async function passesAndOutputs(
 
 /** The build folder: no link elsewhere, and creatable (or an existing folder). */
 function checkWritable(dir: string): void {
-  if (fs.lstatSync(dir, { throwIfNoEntry: false })?.isSymbolicLink()) {
+  if (statIfAny(dir, true)?.isSymbolicLink()) {
     throw new RebakeError('OUTPUT_SYMLINK', 'the build folder is a symbolic link: rebake writes builds only into a real folder under workspace.path (remove the link, or point workspace.path at the target)', { file: dir });
   }
   checkOutputTarget(dir, 'folder', 'the build folder <workspace.path>/<name>');

@@ -71,7 +71,7 @@ export function ensureDir(dir: string): void {
  * leaves nothing behind).
  */
 export function checkOutputTarget(target: string, kind: 'file' | 'folder', what: string): void {
-  const st = fs.statSync(target, { throwIfNoEntry: false });
+  const st = statIfAny(target);
   if (st) {
     if (kind === 'file' && st.isDirectory()) throw new RebakeError('OUTPUT_UNWRITABLE', `is a folder; ${what} must be a file path`, { file: target });
     if (kind === 'file' && !st.isFile()) throw new RebakeError('OUTPUT_UNWRITABLE', `is not a regular file (a device, fifo or socket); ${what} must be a file path`, { file: target });
@@ -90,5 +90,16 @@ export function checkOutputTarget(target: string, kind: 'file' | 'folder', what:
     fs.accessSync(cur, fs.constants.W_OK);
   } catch {
     throw new RebakeError('OUTPUT_UNWRITABLE', `cannot create this ${kind}: ${cur} is not writable`, { file: target });
+  }
+}
+
+/** stat (lstat with `link`), or undefined when nothing is there (also when a parent is a file). */
+export function statIfAny(p: string, link = false): fs.Stats | undefined {
+  try {
+    return link ? fs.lstatSync(p) : fs.statSync(p);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw e;
   }
 }

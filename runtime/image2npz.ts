@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { RebakeError } from '../core/errors.js';
-import { checkOutputTarget, ensureDir, tempPathFor, writeFileAtomic } from '../core/fsutil.js';
+import { checkOutputTarget, ensureDir, statIfAny, tempPathFor, writeFileAtomic } from '../core/fsutil.js';
 import { writeNpz } from '../core/npz.js';
 import { Progress } from './progress.js';
 
@@ -41,7 +41,7 @@ function findImages(dir: string, suffix: string): string[] {
       const p = path.join(d, e.name);
       if (e.isDirectory()) walk(p);
       // Regular files only (through links too): a fifo or device named x.JPEG would block the decoder forever.
-      else if (e.name.endsWith(suffix) && fs.statSync(p, { throwIfNoEntry: false })?.isFile()) out.push(p);
+      else if (e.name.endsWith(suffix) && statIfAny(p)?.isFile()) out.push(p);
     }
   };
   walk(dir);
@@ -116,7 +116,10 @@ export async function image2npz(o: Image2NpzOptions): Promise<Image2NpzResult> {
     }
   };
   try {
-    await Promise.all(Array.from({ length: Math.min(o.jobs, images.length) }, worker));
+    // Every worker finishes its current image before the cleanup, so no late write lands after it.
+    const settled = await Promise.allSettled(Array.from({ length: Math.min(o.jobs, images.length) }, worker));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     if (!staged.size) throw new RebakeError('DATASET_EMPTY', `none of the ${images.length} images decoded`, { file: o.datasetPath });
     for (const [npz, tmp] of staged) fs.renameSync(tmp, npz);
   } catch (e) {

@@ -3,10 +3,13 @@ import { packageFile } from '../../core/paths.js';
 import { evaluate, formatEval } from '../../runtime/eval.js';
 import { intOption, stringOption, type CommandSpec } from '../args.js';
 import { RebakeError } from '../../core/errors.js';
+import { checkOutputTarget } from '../../core/fsutil.js';
 
-const HELP = `rebake eval --result_path <dir> --datalist <list.txt> [options]
+const HELP = `Usage: rebake eval --result_path <dir> --datalist <list.txt> [options]
 
 Top-1 and top-k accuracy of the outputs of \`rebake run\` (or vamp): output_0 of each output npz is the score vector.
+
+Options:
   --result_path <dir>    the run's --path_output
   --datalist <list.txt>  the datalist the run used
   --label <labels.txt>   class names, one per line, line index = class id (default: the shipped ImageNet list)
@@ -16,8 +19,12 @@ Top-1 and top-k accuracy of the outputs of \`rebake run\` (or vamp): output_0 of
   --topk <k>             (default 5)
   --decode <result.txt>  also write the zoo's result format: k lines per image,
                          "<input path>: Relay top-<r> id: <id>, prob: <score>, class name: <label>"
+  -h, --help             this help
+
 Outputs pair with datalist entries by rebake's <index>_<name>.npz names, else (other runners) by sorted name order.
 The same numbers: python3 eval/vamp_eval.py with the same arguments (numpy only).
+
+Exit codes: 0 success, 2 bad input or usage (one line naming the file and the problem), 1 internal error (with a stack).
 `;
 
 export const command: CommandSpec = {
@@ -37,6 +44,8 @@ export const command: CommandSpec = {
     const resultPath = stringOption(args, 'result_path');
     const datalist = stringOption(args, 'datalist');
     if (!resultPath || !datalist) throw new RebakeError('CLI_USAGE', '--result_path and --datalist are required (see rebake eval --help)', { file: 'command line' });
+    const decode = stringOption(args, 'decode');
+    if (decode) checkOutputTarget(decode, 'file', '--decode');
     const r = evaluate({
       resultPath,
       datalist,
@@ -44,7 +53,7 @@ export const command: CommandSpec = {
       gt: stringOption(args, 'gt'),
       synsets: stringOption(args, 'synsets'),
       topk: intOption(args, 'topk', 5, 1, 1000),
-      decode: stringOption(args, 'decode'),
+      decode,
     });
     for (const w of r.warnings) process.stderr.write(`rebake: warning: ${w}\n`);
     process.stdout.write(`${formatEval(r).join('\n')}\n`);

@@ -1,7 +1,7 @@
 /** `rebake run`: the vamp-style runner (datalist mode, performance mode, layout sweep). */
 import { loadVdspParams } from '../../builders/config/load.js';
 import { RebakeError } from '../../core/errors.js';
-import { writeFileAtomic } from '../../core/fsutil.js';
+import { checkOutputTarget, writeFileAtomic } from '../../core/fsutil.js';
 import { parseShard, runDatalist, type DatalistSummary } from '../../runtime/datalist.js';
 import { resolveModel } from '../../runtime/model.js';
 import { formatPerf, runPerf } from '../../runtime/perf.js';
@@ -9,12 +9,13 @@ import { defaultThreads, type RunSettings } from '../../runtime/start.js';
 import { best, formatLayout, sweep } from '../../runtime/sweep.js';
 import { intOption, stringOption, type CommandSpec, type ParsedArgs } from '../args.js';
 
-const HELP = `rebake run -m <model> [options]
+const HELP = `Usage: rebake run -m <model> [options]
 
 Runs a model on ONNX Runtime, the way the zoo's vamp runner does.
   With --datalist: one output npz per input npz in --path_output (keys output_0, output_1, ...; names sort in
   datalist order). Without: a performance test on synthetic input (throughput, latency percentiles).
 
+Options:
 Model
   -m, --model <path>         build prefix <workspace>/<name>/mod (as the zoo passes it), a build folder, or an .onnx
   --vdsp_params <json>       host preprocessing for a float-input model fed uint8 images (default: from mod.json)
@@ -36,8 +37,9 @@ Performance mode
   --warmup <n>               run() calls per session before measuring (default 2)
   --sweep                    try every processes x sessions x threads split of the cores at batch 1/4/8/16 and print the best
   --report <file.json>       also write the report (either mode) as JSON
+  -h, --help                 this help
 
-Exit codes: 0 done, 2 bad input or usage, 1 inputs lost to crashed workers (rerun with --resume), 130 interrupted.
+Exit codes: 0 success, 2 bad input or usage (one line naming the file and the problem), 1 internal error (with a stack) or inputs lost to crashed workers (rerun with --resume), 130 interrupted.
 `;
 
 /** Upper bounds of the counts a user gives: each one sizes processes, threads or buffers. */
@@ -136,6 +138,9 @@ export const command: CommandSpec = {
       warn,
     };
     const reportFile = stringOption(args, 'report');
+    // Output targets are checked before the models load and the run starts, never after it.
+    if (reportFile) checkOutputTarget(reportFile, 'file', '--report');
+    if (output) checkOutputTarget(output, 'folder', '--path_output');
     const writeReport = (obj: unknown) => reportFile && writeFileAtomic(reportFile, `${JSON.stringify(obj, null, 2)}\n`);
 
     if (datalist && output) {

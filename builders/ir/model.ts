@@ -68,11 +68,12 @@ export function decodeModel(buf: Uint8Array, file: string): Model {
   try {
     proto = onnx.ModelProto.decode(buf);
   } catch (e) {
-    const msg = (e as Error).message;
-    if (/index out of range/.test(msg)) {
-      throw new RebakeError('ONNX_TRUNCATED', `truncated ONNX model (protobuf ends early after ${buf.byteLength} bytes)`, { file });
+    // Every ONNX exporter writes ir_version (field 1, varint: tag 0x08) first: a file that starts so and runs
+    // out is a cut-short model; anything else is not a model at all. (protobufjs' text is not ours to show.)
+    if (buf[0] === 0x08 && e instanceof RangeError) {
+      throw new RebakeError('ONNX_TRUNCATED', `truncated ONNX model (the protobuf ends early after ${buf.byteLength} bytes)`, { file });
     }
-    throw new RebakeError('ONNX_CORRUPT', `not an ONNX model (protobuf decode failed: ${msg})`, { file });
+    throw new RebakeError('ONNX_CORRUPT', 'not an ONNX model (the bytes do not decode as an ONNX protobuf)', { file });
   }
   if (!proto.graph || !proto.opsetImport?.length) {
     throw new RebakeError('ONNX_CORRUPT', 'not an ONNX model (no graph or no opset import)', { file });

@@ -60,11 +60,11 @@ describe('YAML build config loader', () => {
     fs.rmSync(file);
   };
   it('mutated text: returns or a located RebakeError', async () => {
-    await fuzz('yaml-text', mutatedText(seeds), check, runs(150));
+    await fuzz('yaml-text', mutatedText(seeds), check, runs(60));
   });
   it('mutated structure: returns or a located RebakeError', async () => {
     const docs = seeds.map((s) => loadBuildConfigDoc(s));
-    await fuzz('yaml-doc', fc.integer({ min: 0, max: docs.length - 1 }).chain((k) => mutatedDoc(docs[k])).map((doc) => toYaml(doc)), check, runs(150));
+    await fuzz('yaml-doc', fc.integer({ min: 0, max: docs.length - 1 }).chain((k) => mutatedDoc(docs[k])).map((doc) => toYaml(doc)), check, runs(60));
   });
 });
 
@@ -88,11 +88,11 @@ describe('vdsp params loader and host preprocessing', () => {
     fs.rmSync(file);
   };
   it('mutated text: returns or a located RebakeError', async () => {
-    await fuzz('vdsp-text', mutatedText(seeds), check, runs(150));
+    await fuzz('vdsp-text', mutatedText(seeds), check, runs(60));
   });
   it('mutated structure: returns or a located RebakeError', async () => {
     const docs = seeds.map((s) => JSON.parse(s) as unknown);
-    await fuzz('vdsp-doc', fc.integer({ min: 0, max: docs.length - 1 }).chain((k) => mutatedDoc(docs[k])).map((doc) => JSON.stringify(doc, null, 2)), check, runs(150));
+    await fuzz('vdsp-doc', fc.integer({ min: 0, max: docs.length - 1 }).chain((k) => mutatedDoc(docs[k])).map((doc) => JSON.stringify(doc, null, 2)), check, runs(60));
   });
 });
 
@@ -130,7 +130,7 @@ describe('npz reader and the runner input checks', () => {
     });
   };
   it('mutated bytes: returns or a RebakeError naming the file', async () => {
-    await fuzz('npz-bytes', mutatedBytes(seeds), check, runs(300));
+    await fuzz('npz-bytes', mutatedBytes(seeds), check, runs(60));
   });
   it('generated npy headers inside a valid zip: returns or a RebakeError', async () => {
     const header = fc.record({
@@ -140,7 +140,7 @@ describe('npz reader and the runner input checks', () => {
       data: fc.uint8Array({ maxLength: 600 }),
       major: fc.constantFrom(1, 2, 3, 4),
     });
-    await fuzz('npy-header', header.map((h) => npzWith(npyBytes(h))), check, runs(300));
+    await fuzz('npy-header', header.map((h) => npzWith(npyBytes(h))), check, runs(100));
   });
 });
 
@@ -185,7 +185,7 @@ describe('datalist reader and output names', () => {
     fs.rmSync(file);
   };
   it('mutated and generated lists: entries or a RebakeError; every output name stays in the output folder', async () => {
-    await fuzz('datalist', fc.oneof(mutatedText(seeds), fc.array(line, { maxLength: 8 }).map((l) => l.join('\n')), fc.uint8Array({ maxLength: 64 })), check, runs(200));
+    await fuzz('datalist', fc.oneof(mutatedText(seeds), fc.array(line, { maxLength: 8 }).map((l) => l.join('\n')), fc.uint8Array({ maxLength: 64 })), check, runs(100));
   });
 });
 
@@ -203,7 +203,7 @@ describe('ONNX loader, through a whole build', () => {
     fs.rmSync(config);
   };
   it('mutated bytes: a build or a RebakeError, and nothing left behind on error', async () => {
-    await fuzz('onnx-bytes', mutatedBytes(seeds), build, runs(150));
+    await fuzz('onnx-bytes', mutatedBytes(seeds), build, runs(25));
   });
   it('mutated protobuf fields: a build or a RebakeError, and nothing left behind on error', async () => {
     const protos = seeds.map((b) => onnx.ModelProto.decode(b));
@@ -230,6 +230,6 @@ describe('ONNX loader, through a whole build', () => {
       }
       return onnx.ModelProto.encode(p).finish();
     });
-    await fuzz('onnx-fields', mutated, build, runs(150));
+    await fuzz('onnx-fields', mutated, build, runs(25));
   });
 });
