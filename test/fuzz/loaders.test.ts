@@ -211,20 +211,26 @@ describe('ONNX loader, through a whole build', () => {
     const mutated = fc.tuple(fc.integer({ min: 0, max: protos.length - 1 }), fc.array(edit, { minLength: 1, maxLength: 3 })).map(([k, edits]) => {
       const p = onnx.ModelProto.decode(onnx.ModelProto.encode(protos[k]).finish());
       const g = p.graph!;
+      const inits = g.initializer!;
+      const nodes = g.node!;
       for (const [what, at, v] of edits) {
-        const init = g.initializer[at % g.initializer.length];
-        const node = g.node[at % g.node.length];
-        if (what === 'dims') init.dims[at % Math.max(init.dims.length, 1)] = v;
+        const init = inits[at % inits.length];
+        const node = nodes[at % nodes.length];
+        const dims = init.dims!;
+        const raw = init.rawData!;
+        const attrs = node.attribute!;
+        const inputs = node.input!;
+        if (what === 'dims') dims[at % Math.max(dims.length, 1)] = v;
         else if (what === 'dtype') init.dataType = v;
-        else if (what === 'raw') init.rawData = init.rawData.subarray(0, Math.max(0, Math.min(init.rawData.length, v)));
-        else if (what === 'attr' && node.attribute.length) {
-          const a = node.attribute[at % node.attribute.length];
+        else if (what === 'raw') init.rawData = raw.subarray(0, Math.max(0, Math.min(raw.length, v)));
+        else if (what === 'attr' && attrs.length) {
+          const a = attrs[at % attrs.length];
           if (a.ints?.length) a.ints[at % a.ints.length] = v;
           else a.i = v;
-        } else if (what === 'input' && node.input.length) node.input[at % node.input.length] = g.node[v % g.node.length]?.output[0] ?? 'nowhere';
-        else if (what === 'drop-node') g.node.splice(at % g.node.length, 1);
+        } else if (what === 'input' && inputs.length) inputs[at % inputs.length] = nodes[v % nodes.length]?.output?.[0] ?? 'nowhere';
+        else if (what === 'drop-node') nodes.splice(at % nodes.length, 1);
         else if (what === 'io-shape') {
-          const dim = g.input[0]?.type?.tensorType?.shape?.dim;
+          const dim = g.input?.[0]?.type?.tensorType?.shape?.dim;
           if (dim?.length) dim[at % dim.length] = { dimValue: v };
         } else if (what === 'opset') p.opsetImport[0].version = v;
       }

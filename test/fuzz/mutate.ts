@@ -107,7 +107,7 @@ const byteOp: fc.Arbitrary<ByteOp> = fc.oneof(
 /** A copy of one of `seeds` with 1 to 4 byte mutations. */
 export function mutatedBytes(seeds: Uint8Array[]): fc.Arbitrary<Uint8Array> {
   return fc.tuple(fc.integer({ min: 0, max: seeds.length - 1 }), fc.array(byteOp, { minLength: 1, maxLength: 4 })).map(([k, ops]) => {
-    let b = seeds[k].slice();
+    let b: Uint8Array = seeds[k].slice();
     for (const op of ops) b = op(b);
     return b;
   });

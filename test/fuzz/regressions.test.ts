@@ -75,8 +75,9 @@ describe('fuzz regressions', () => {
 
   it('onnx-fields: huge dims on a tensor with typed data are refused before allocating (was a RangeError)', () => {
     const proto = onnx.ModelProto.decode(encodeModel(tinyClassifier()));
-    const w = proto.graph!.initializer.find((t) => t.name === 'fc.bias')!;
-    w.floatData = Array.from(new Float32Array(w.rawData.buffer.slice(w.rawData.byteOffset, w.rawData.byteOffset + w.rawData.byteLength)));
+    const w = proto.graph!.initializer!.find((t) => t.name === 'fc.bias')!;
+    const raw = w.rawData!;
+    w.floatData = Array.from(new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength)));
     w.rawData = new Uint8Array();
     w.dims = [2 ** 35];
     const e = rebakeError(() => decodeModel(onnx.ModelProto.encode(proto).finish(), 'm.onnx'));
@@ -88,7 +89,7 @@ describe('fuzz regressions', () => {
 
   it('onnx-bytes: a node reading a value nothing defines is ONNX_GRAPH at load (was an InternalError after the first pass)', () => {
     const proto = onnx.ModelProto.decode(encodeModel(tinyClassifier()));
-    proto.graph!.node.find((n) => n.name === 'relu1')!.input = ['missing_value'];
+    proto.graph!.node!.find((n) => n.name === 'relu1')!.input = ['missing_value'];
     const e = rebakeError(() => decodeModel(onnx.ModelProto.encode(proto).finish(), 'm.onnx'));
     expect(e.code).toBe('ONNX_GRAPH');
     expect(e.message).toBe('m.onnx: not a valid ONNX graph: node relu1 (Relu) reads missing_value, which nothing defines');
