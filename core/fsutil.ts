@@ -86,6 +86,12 @@ export function unreadable(file: string, spec: InputSpec, e: unknown): Error {
 
 /** Read a whole input file; a failure is a located RebakeError (see InputSpec). */
 export function readInput(file: string, spec: InputSpec): Buffer {
+  // A fifo or a device would block the read forever (or never end): only regular files are inputs.
+  const st = statIfAny(file);
+  if (st && !st.isFile() && !st.isDirectory()) {
+    const why = 'is not a regular file (a device, fifo or socket)';
+    throw new RebakeError(`${spec.code}_NOT_FILE`, spec.at ? `${why}: ${file} (expected ${spec.what})` : `${why} (expected ${spec.what})`, spec.at ?? { file });
+  }
   try {
     return fs.readFileSync(file);
   } catch (e) {
@@ -93,8 +99,19 @@ export function readInput(file: string, spec: InputSpec): Buffer {
   }
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A text input, which must be UTF-8: a path in it spelled in another encoding would silently name nothing. */
 export function readInputText(file: string, spec: InputSpec): string {
-  return readInput(file, spec).toString('utf8');
+  const bytes = readInput(file, spec);
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    const text = bytes.toString('utf8');
+    const bad = text.indexOf('\uFFFD');
+    const line = text.slice(0, bad).split('\n').length;
+    throw new RebakeError(`${spec.code}_ENCODING`, `not valid UTF-8 text (expected ${spec.what}, as UTF-8)`, { file, line });
+  }
 }
 
 /** mkdir -p that reports an unusable destination as bad input. */
