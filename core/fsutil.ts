@@ -89,7 +89,7 @@ export function readInput(file: string, spec: InputSpec): Buffer {
   // A fifo or a device would block the read forever (or never end): only regular files are inputs.
   const st = statIfAny(file);
   if (st && !st.isFile() && !st.isDirectory()) {
-    const why = 'is not a regular file (a device, fifo or socket)';
+    const why = 'is a device, fifo or socket, not a regular file';
     throw new RebakeError(`${spec.code}_NOT_FILE`, spec.at ? `${why}: ${file} (expected ${spec.what})` : `${why} (expected ${spec.what})`, spec.at ?? { file });
   }
   try {
@@ -142,7 +142,7 @@ export function checkOutputTarget(target: string, kind: 'file' | 'folder', what:
   if (st) {
     if (kind === 'file' && st.isDirectory()) throw new RebakeError('OUTPUT_UNWRITABLE', `is a folder; ${what} must be a file path`, { file: target });
     if (kind === 'file' && !st.isFile()) throw new RebakeError('OUTPUT_UNWRITABLE', `is not a regular file (a device, fifo or socket); ${what} must be a file path`, { file: target });
-    if (kind === 'folder' && !st.isDirectory()) throw new RebakeError('OUTPUT_NOT_DIR', `is a file; ${what} must be a folder (it is created if missing)`, { file: target });
+    if (kind === 'folder' && !st.isDirectory()) throw new RebakeError('OUTPUT_NOT_DIR', `is a file; ${what} must be a folder (it will be created if missing)`, { file: target });
     try {
       fs.accessSync(kind === 'file' ? path.dirname(path.resolve(target)) : target, fs.constants.W_OK);
     } catch {

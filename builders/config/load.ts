@@ -283,12 +283,23 @@ function checkProcessOps(ld: LocatedDoc, raw: Record<string, any>): void {
   });
 }
 
+/** The largest image area the vdsp params may describe (64 Mpixel: 768 MB as float32 RGB). */
+const MAX_IMAGE_PIXELS = 8192 * 8192;
+
 export function loadVdspParams(file: string): VdspParams {
   const ld = parseLocated(file, readText(file, 'a vdsp params JSON'), 'json');
   validateAgainst(ld, 'vdsp-params.schema.json', 'vdsp params');
   const p = ld.data as VdspParams;
   const c = p.OpConfig;
   const at = (key: string) => ['OpConfig', key];
+  // Each image the preprocessing holds (input, resized, output) must fit a buffer: host preprocessing and the
+  // runner's batches are sized from these numbers.
+  for (const [w, h] of [['IimageWidth', 'IimageHeight'], ['ResizeWidth', 'ResizeHeight'], ['OimageWidth', 'OimageHeight']] as const) {
+    const [x, y] = [c[w], c[h]];
+    if (x !== undefined && y !== undefined && x * y > MAX_IMAGE_PIXELS) {
+      throw ld.error('VDSP_SIZE', at(w), `${w} x ${h} is ${x} x ${y} = ${x * y} pixels, over the limit of ${MAX_IMAGE_PIXELS} (8192 x 8192)`);
+    }
+  }
   if (p.OpType === 'FUSION_OP_RGB_RESIZE_CVTCOLOR_CROP_NORM_TENSOR') {
     for (const key of ['ResizeWidth', 'ResizeHeight', 'CropX', 'CropY'] as const) {
       if (c[key] === undefined) throw ld.error('CONFIG_MISSING_KEY', ['OpConfig'], `missing required key "${key}" (needed by ${p.OpType})`, 'key');

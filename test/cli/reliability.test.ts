@@ -77,6 +77,20 @@ describe('reliability classes through the CLI', () => {
     expect(link.stderr).toBe(`rebake: ${path.join(dir, 'ws', 'linked')}: the build folder is a symbolic link: rebake writes builds only into a real folder under workspace.path (remove the link, or point workspace.path at the target)\n`);
     expect(fs.readdirSync(elsewhere)).toEqual([]);
 
+    // A path spelled in another encoding than UTF-8 would name nothing: a located line, not "no such file".
+    const latin1 = path.join(dir, 'latin1.txt');
+    fs.writeFileSync(latin1, Buffer.concat([Buffer.from(`${image}\n`), Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x2e, 0x6e, 0x70, 0x7a, 0x0a])]));
+    const enc = run('-m', 'ws/baked/mod', '--datalist', latin1, '--path_output', 'out2');
+    expect(enc.status).toBe(2);
+    expect(enc.stderr).toBe(`rebake: ${latin1}:2: not valid UTF-8 text (expected a datalist: one .npz path per line, as UTF-8)\n`);
+    expect(fs.existsSync(path.join(dir, 'out2'))).toBe(false);
+    // A fifo would block the read forever: refused at once.
+    const fifo = path.join(dir, 'fifo.yaml');
+    python(`import os, sys\nos.mkfifo(sys.argv[1])`, [fifo]);
+    const f = cli(['build', fifo]);
+    expect(f.status).toBe(2);
+    expect(f.stderr).toBe(`rebake: ${fifo}: is a device, fifo or socket, not a regular file (expected a build config YAML)\n`);
+
     const rep = run('-m', 'ws/baked/mod', '--iterations', '2', '--report', 'ws');
     expect(rep.status).toBe(2);
     expect(rep.stderr).toBe('rebake: ws: is a folder; --report must be a file path\n');

@@ -63,6 +63,14 @@ describe('fuzz regressions', () => {
     expect(cut.detail).toBe('invalid JSON: expected "," or "]", found the end of the file');
   });
 
+  it('vdsp sizes: an Oimage area no buffer can hold is refused at load (was a RangeError in host preprocessing)', () => {
+    const v = { OpType: 'FUSION_OP_RGB_RESIZE_CVTCOLOR_NORM_TENSOR', OpConfig: { IimageFormat: 'RGB_PLANAR', IimageWidth: 5, IimageHeight: 6, OimageWidth: 65535, OimageHeight: 65535, Mean: [0, 0, 0], Std: [1, 1, 1], NormaType: 'EQUAL', ColorCvtCode: 'NO_CHANGE', ResizeType: 'BILINEAR_CV' } };
+    const file = put('huge.json', JSON.stringify(v, null, 1));
+    const e = rebakeError(() => loadVdspParams(file));
+    expect(e.code).toBe('VDSP_SIZE');
+    expect(e.message).toBe(`${file}:7:18 OpConfig.OimageWidth: OimageWidth x OimageHeight is 65535 x 65535 = 4294836225 pixels, over the limit of 67108864 (8192 x 8192)`);
+  });
+
   it('npz-bytes: a central directory record running past the end is NPZ_CORRUPT (was a DataView RangeError)', () => {
     const zip = Buffer.concat(encodeNpz({ input_0: { dtype: 'uint8', shape: [3], data: new Uint8Array([1, 2, 3]) } }));
     const eocd = zip.length - 22;
