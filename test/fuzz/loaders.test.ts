@@ -20,7 +20,7 @@ import { loadBuildConfig, loadVdspParams } from '../../builders/config/load.js';
 import type { VdspParams } from '../../builders/config/types.js';
 import { readDatalist, outputName } from '../../runtime/datalist.js';
 import { allocBatch, imageOf, prepareRow } from '../../runtime/prepare.js';
-import { preprocess } from '../../runtime/preprocess.js';
+import { preprocess } from '../../builders/preprocess/host.js';
 import type { InputPlan } from '../../runtime/protocol.js';
 import { counter, fuzz, mutatedBytes, mutatedDoc, mutatedText, returnsOrRebakeError, resolvesOrRebakeError, runs, SEED } from './mutate.js';
 
