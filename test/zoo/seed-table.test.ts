@@ -1,6 +1,6 @@
 /**
  * Every zoo architecture at 224x224, re-parameterized: one conv per block (+2 per SE block), and the
- * parameters and MACs `rebake inspect` reports match the seed table of FORMATS.md section 5 (params within
+ * parameters and MACs `rebake inspect` reports match the published table of docs/repvgg.md (params within
  * 0.5%, MACs within 3% of its GFLOPs column, which counts multiply-adds).
  */
 import fs from 'node:fs';
