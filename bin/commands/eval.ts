@@ -29,7 +29,6 @@ Exit codes: 0 success, 2 bad input or usage (one line naming the file and the pr
 
 export const command: CommandSpec = {
   name: 'eval',
-  summary: 'top-1/top-5 accuracy of run outputs',
   help: HELP,
   options: {
     result_path: { type: 'string' },

@@ -25,7 +25,6 @@ Exit codes: 0 success, 2 bad input or usage (one line naming the file and the pr
 
 export const command: CommandSpec = {
   name: 'image2npz',
-  summary: 'convert a folder of images to npz files and a datalist',
   help: HELP,
   options: {
     dataset_path: { type: 'string' },

@@ -12,6 +12,8 @@ import { PASSES } from '../../builders/passes/index.js';
 import { cli, cliAsync } from '../helpers/cli.js';
 import { tinyClassifier } from '../helpers/models.js';
 
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 const GOOD_VDSP = {
   OpType: 'FUSION_OP_RGB_RESIZE_CVTCOLOR_CROP_NORM_TENSOR',
   OpConfig: {
@@ -60,10 +62,10 @@ beforeAll(() => {
 });
 
 const cases = (): Case[] => [
-  { name: 'YAML syntax error', files: { 'c.yaml': 'name: tiny\nfrontend:\n  type: [onnx\n' }, args: ['build', 'c.yaml'], expected: 'rebake: c.yaml:4:1: invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]' },
+  { name: 'YAML syntax error', files: { 'c.yaml': 'name: tiny\nfrontend:\n  type: [onnx\n' }, args: ['build', 'c.yaml'], expected: 'rebake: c.yaml:4:1: invalid YAML: <lib>' },
   { name: 'config file missing', files: {}, args: ['build', 'nope.yaml'], expected: 'rebake: nope.yaml: no such file (expected a build config YAML)' },
   { name: 'top level is a list', files: { 'c.yaml': '- a\n- b\n' }, args: ['build', 'c.yaml'], expected: 'rebake: c.yaml: expected a build config (a mapping at the top level), got a list of 2' },
-  { name: 'duplicate key', files: { 'c.yaml': 'name: a\nname: b\n' }, args: ['build', 'c.yaml'], expected: 'rebake: c.yaml:2:1: invalid YAML: Map keys must be unique' },
+  { name: 'duplicate key', files: { 'c.yaml': 'name: a\nname: b\n' }, args: ['build', 'c.yaml'], expected: 'rebake: c.yaml:2:1: invalid YAML: <lib>' },
   { name: 'wrong type', files: { 'c.yaml': yamlConfig().replace('name: tiny', 'name: [a, b]') }, args: ['build', 'c.yaml'], expected: 'rebake: c.yaml:1:7 name: must be a string, got a list of 2' },
   { name: 'unknown key with a suggestion', files: { 'c.yaml': `${yamlConfig()}bakend:\n  x: 1\n` }, args: ['build', 'c.yaml'], expected: 'rebake: c.yaml:12:1 bakend: unknown key (did you mean "backend"?)' },
   { name: 'unknown nested key', files: { 'c.yaml': yamlConfig().replace('  dtype: fp32', '  dtype: fp32\n  dtpye: fp16') }, args: ['build', 'c.yaml'], expected: 'rebake: c.yaml:10:3 backend.dtpye: unknown key (did you mean "dtype"?)' },
@@ -120,7 +122,9 @@ describe('bad input: exit 2, one located line, nothing written', () => {
         .replace('<n>', String(modelBytes.length - 100))
         .replace('<passes>', PASSES.map((p) => p.name).join(', '));
       expect(r.status, r.stderr).toBe(2);
-      expect(lines).toEqual([expected]);
+      expect(lines).toHaveLength(1);
+      // <lib>: text of the library that found the problem (yaml, JSON.parse, protobufjs, parseArgs): not ours to pin.
+      expect(lines[0]).toMatch(new RegExp(`^${expected.split('<lib>').map(escapeRegExp).join('\\S.*')}$`));
       expect(r.stderr).not.toMatch(/\n\s+at /);
       expect(fs.existsSync(path.join(d, 'ws'))).toBe(false);
       expect(fs.readdirSync(d).filter((f) => f.includes('.tmp-'))).toEqual([]);
