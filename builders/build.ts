@@ -9,22 +9,12 @@ import { Worker } from 'node:worker_threads';
 import { loadBuildConfig, loadVdspParams, type LoadOptions } from './config/load.js';
 import type { BuildConfig, VdspParams } from './config/types.js';
 import { RebakeError } from '../core/errors.js';
-import { ensureDir, writeFileAtomic } from '../core/fsutil.js';
+import { ensureDir, readInput, writeFileAtomic } from '../core/fsutil.js';
 import { modelStats, type IOInfo } from './inspect.js';
-import { decodeModel, saveModel, type Model } from './ir/model.js';
+import { decodeModel, ONNX_INPUT, saveModel, type Model } from './ir/model.js';
 import { PASSES } from './passes/index.js';
-import type { PassContext } from './passes/pass.js';
+import { runPasses, type PassRecord } from './passes/manager.js';
 import { packageVersion } from '../core/version.js';
-
-export type PassStatus = 'applied' | 'unchanged' | 'not-wanted' | 'disabled';
-
-export interface PassRecord {
-  name: string;
-  status: PassStatus;
-  changes: string[];
-  skipped: string[];
-  seconds: number;
-}
 
 export interface Manifest {
   name: string;
@@ -48,8 +38,10 @@ export interface Manifest {
 }
 
 export interface BuildOptions extends LoadOptions {
-  /** One line per pass, as it finishes. */
+  /** One line per pass, as it finishes, and the passes' own progress lines. */
   progress?: (line: string) => void;
+  /** Warnings from the passes (also kept in the manifest); default: to progress as `warning: <line>`. */
+  warn?: (line: string) => void;
 }
 
 export interface BuildResult {
@@ -65,14 +57,7 @@ export interface BuildResult {
  */
 function readModelFile(config: BuildConfig): { bytes: Buffer; model: Model; sha256: Promise<string> } {
   const file = config.frontend.checkpoint;
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(file);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
-    throw new RebakeError('ONNX_MISSING', `${why}: ${file} (expected an ONNX model)`, config.locate('frontend.checkpoint'));
-  }
+  const bytes = readInput(file, { ...ONNX_INPUT, at: config.locate('frontend.checkpoint') });
   const sha256 = sha256InWorker(file);
   return { bytes, model: decodeModel(bytes, file), sha256 };
 }
@@ -113,8 +98,8 @@ export async function runBuild(configFile: string, opts: BuildOptions = {}): Pro
   const t0 = performance.now();
   const config = loadBuildConfig(configFile, opts);
   const vdsp = config.vdsp_params ? loadVdspParams(config.vdsp_params) : undefined;
-  if (config.backend.dtype !== 'fp32') {
-    throw new RebakeError('CONFIG_UNSUPPORTED', `${config.backend.dtype} builds are not available yet in this version; use fp32`, config.locate('backend.dtype'));
+  if (config.backend.dtype === 'int8') {
+    throw new RebakeError('CONFIG_UNSUPPORTED', `${config.backend.dtype} builds are not available yet in this version; use fp32 or fp16`, config.locate('backend.dtype'));
   }
   for (const name of Object.keys(config.passes)) {
     if (!PASSES.some((p) => p.name === name)) {
@@ -129,30 +114,7 @@ export async function runBuild(configFile: string, opts: BuildOptions = {}): Pro
   checkFrontendShape(config, model);
   const before = modelStats(model);
 
-  const ctx: PassContext = { config, vdsp, vdspFile: config.vdsp_params };
-  const records: PassRecord[] = [];
-  for (const pass of PASSES) {
-    const rec: PassRecord = { name: pass.name, status: 'disabled', changes: [], skipped: [], seconds: 0 };
-    records.push(rec);
-    if (config.passes[pass.name] === false) {
-      opts.progress?.(`${pass.name}: disabled by config`);
-      continue;
-    }
-    if (!pass.wanted(ctx)) {
-      rec.status = 'not-wanted';
-      continue;
-    }
-    const signature = model.graph.signature();
-    const p0 = performance.now();
-    const report = pass.run(model, ctx);
-    model.graph.check(pass.changesSignature ? undefined : signature);
-    rec.seconds = (performance.now() - p0) / 1000;
-    rec.changes = report.changes;
-    rec.skipped = report.skipped;
-    rec.status = report.changes.length ? 'applied' : 'unchanged';
-    const skippedNote = report.skipped.length ? `, ${report.skipped.length} skipped` : '';
-    opts.progress?.(`${pass.name}: ${report.changes.length} change(s)${skippedNote} (${rec.seconds.toFixed(2)} s)`);
-  }
+  const records = await runPasses(model, PASSES, { config, vdsp, vdspFile: config.vdsp_params }, { switches: config.passes, progress: opts.progress, warn: opts.warn });
 
   const after = modelStats(model);
   const modelPath = path.join(outDir, 'mod.onnx');

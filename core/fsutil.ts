@@ -2,11 +2,12 @@
  * File output that never leaves a partial file: write to a temp name in the same folder, then rename, so a
  * crash or an interrupt leaves either the old file or the whole new one. (No fsync: that guards against power
  * loss, not process failure, and costs more than the write itself for a 500 MB model.)
- * Unwritable destinations become a RebakeError naming the path (exit 2), not a stack trace.
+ * Unwritable destinations become a RebakeError naming the path (exit 2), not a stack trace; so do unreadable
+ * inputs (readInput), in the same words.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { RebakeError } from './errors.js';
+import { RebakeError, type SourceLocation } from './errors.js';
 
 let counter = 0;
 
@@ -34,17 +35,66 @@ export function writeFileAtomic(file: string, data: Uint8Array | string | Uint8A
   }
 }
 
+/** Our words for a file system error (ENOENT excepted: "no such file" or "folder does not exist" by context). */
+function errnoWords(err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+      return 'permission denied';
+    case 'ENOTDIR':
+      return 'a parent path is a file, not a folder';
+    case 'EISDIR':
+      return 'is a folder';
+    case 'EEXIST':
+      return 'exists and is a file, not a folder';
+    case 'ENOSPC':
+      return 'no space left on device';
+    default:
+      return err.message;
+  }
+}
+
 export function unwritable(file: string, e: unknown): Error {
   const err = e as NodeJS.ErrnoException;
   if (!err.code) return err;
-  const why =
-    err.code === 'ENOENT' ? 'folder does not exist' :
-    err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'EROFS' ? 'permission denied' :
-    err.code === 'ENOTDIR' ? 'a parent path is a file, not a folder' :
-    err.code === 'EISDIR' ? 'is a folder' :
-    err.code === 'EEXIST' ? 'exists and is a file, not a folder' :
-    err.code === 'ENOSPC' ? 'no space left on device' : err.message;
-  return new RebakeError('OUTPUT_UNWRITABLE', `cannot write: ${why}`, { file });
+  return new RebakeError('OUTPUT_UNWRITABLE', `cannot write: ${err.code === 'ENOENT' ? 'folder does not exist' : errnoWords(err)}`, { file });
+}
+
+/** What a file the user named should be, for readInput's errors. */
+export interface InputSpec {
+  /** Error code prefix: failures are `<code>_MISSING` (also: a parent path is a file), `<code>_NOT_FILE` (a folder)
+   * or `<code>_UNREADABLE` (permissions and the rest). */
+  code: string;
+  /** e.g. 'an ONNX model': messages end "(expected an ONNX model)". */
+  what: string;
+  /** Where the user named the file (a config key): the error points there and names the file. */
+  at?: SourceLocation;
+}
+
+/** A failed read of an input file as a located RebakeError; anything but a file system error is rethrown as is. */
+export function unreadable(file: string, spec: InputSpec, e: unknown): Error {
+  const err = e as NodeJS.ErrnoException;
+  if (!err.code) return err;
+  const [kind, why] =
+    err.code === 'ENOENT' ? ['MISSING', 'no such file'] :
+    err.code === 'ENOTDIR' ? ['MISSING', errnoWords(err)] :
+    err.code === 'EISDIR' ? ['NOT_FILE', errnoWords(err)] : ['UNREADABLE', `cannot read: ${errnoWords(err)}`];
+  const detail = spec.at ? `${why}: ${file} (expected ${spec.what})` : `${why} (expected ${spec.what})`;
+  return new RebakeError(`${spec.code}_${kind}`, detail, spec.at ?? { file });
+}
+
+/** Read a whole input file; a failure is a located RebakeError (see InputSpec). */
+export function readInput(file: string, spec: InputSpec): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (e) {
+    throw unreadable(file, spec, e);
+  }
+}
+
+export function readInputText(file: string, spec: InputSpec): string {
+  return readInput(file, spec).toString('utf8');
 }
 
 /** mkdir -p that reports an unusable destination as bad input. */

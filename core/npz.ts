@@ -6,11 +6,10 @@
  * Writing produces a stored zip with npy 1.0 members and a fixed timestamp (byte-identical reruns), atomically.
  * float16 data is kept as raw bits in a Uint16Array, as in core/tensor.ts.
  */
-import fs from 'node:fs';
 import zlib from 'node:zlib';
 import { inflateSync } from 'fflate';
 import { InternalError, RebakeError } from './errors.js';
-import { writeFileAtomic } from './fsutil.js';
+import { readInput, writeFileAtomic } from './fsutil.js';
 import { DataType, elementCount, viewRawBytes, type TensorData } from './tensor.js';
 
 export type NpyDtype = 'bool' | 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'uint64' | 'int64' | 'float16' | 'float32' | 'float64';
@@ -44,17 +43,6 @@ export function asNpyDtype(name: string): NpyDtype | undefined {
 }
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
-
-function readBytes(file: string, what: string, codePrefix: 'NPZ' | 'NPY'): Buffer {
-  try {
-    return fs.readFileSync(file);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new RebakeError(`${codePrefix}_MISSING`, `no such file (expected ${what})`, { file });
-    if (code === 'EISDIR') throw new RebakeError(`${codePrefix}_NOT_FILE`, `is a folder (expected ${what})`, { file });
-    throw new RebakeError(`${codePrefix}_UNREADABLE`, `cannot read: ${(e as Error).message}`, { file });
-  }
-}
 
 /** Parse one .npy image held in `bytes`. `member` names the zip entry in messages. */
 export function decodeNpy(bytes: Uint8Array, file: string, member?: string): NpyArray {
@@ -116,7 +104,7 @@ export function decodeNpy(bytes: Uint8Array, file: string, member?: string): Npy
 }
 
 export function readNpy(file: string): NpyArray {
-  return decodeNpy(readBytes(file, 'a numpy .npy file', 'NPY'), file);
+  return decodeNpy(readInput(file, { code: 'NPY', what: 'a numpy .npy file' }), file);
 }
 
 interface ZipEntry {
@@ -243,7 +231,7 @@ export function decodeNpz(bytes: Uint8Array, file: string): Map<string, NpyArray
 }
 
 export function readNpz(file: string): Map<string, NpyArray> {
-  return decodeNpz(readBytes(file, 'an npz file', 'NPZ'), file);
+  return decodeNpz(readInput(file, { code: 'NPZ', what: 'an npz file' }), file);
 }
 
 /** npy 1.0 image of `arr` as [header, data] (no copy of the data). */

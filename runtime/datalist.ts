@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { RebakeError } from '../core/errors.js';
-import { ensureDir } from '../core/fsutil.js';
+import { ensureDir, readInputText } from '../core/fsutil.js';
 import { asNpyDtype, readNpz, writeNpz, type NpyArray } from '../core/npz.js';
 import { Interrupted, type Pool, type Unit, type UnitResult } from './pool.js';
 import { Progress } from './progress.js';
@@ -16,14 +16,7 @@ import type { BadItem, InputPlan } from './protocol.js';
 import { startPool, withInterrupt, type RunSettings } from './start.js';
 
 export function readDatalist(file: string): string[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder' : (e as Error).message;
-    throw new RebakeError('DATALIST_MISSING', `${why} (expected a datalist: one .npz path per line)`, { file });
-  }
+  const text = readInputText(file, { code: 'DATALIST', what: 'a datalist: one .npz path per line' });
   const entries = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
   if (!entries.length) throw new RebakeError('DATALIST_EMPTY', 'the datalist is empty (expected one .npz path per line)', { file });
   return entries;

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { RebakeError } from '../core/errors.js';
-import { writeFileAtomic } from '../core/fsutil.js';
+import { readInputText, writeFileAtomic } from '../core/fsutil.js';
 import { packageFile } from '../core/paths.js';
 import { halfToFloat } from '../core/tensor.js';
 import { outputName, readDatalist } from './datalist.js';
@@ -15,13 +15,7 @@ import { readNpz } from '../core/npz.js';
 
 /** Lines of a text file as Python's `text.split('\n')` with a trailing empty line dropped, each stripped. */
 export function textLines(file: string, what: string): string[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new RebakeError('EVAL_MISSING', `${code === 'ENOENT' ? 'no such file' : (e as Error).message} (expected ${what})`, { file });
-  }
+  const text = readInputText(file, { code: 'EVAL', what });
   const lines = text.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
   return lines.map((l) => l.trim());

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { VdspParams } from '../builders/config/types.js';
 import { RebakeError } from '../core/errors.js';
+import { readInputText } from '../core/fsutil.js';
 import type { InputDtype, InputPlan, ModelInfo } from './protocol.js';
 
 export interface ResolvedModel {
@@ -36,9 +37,10 @@ export function resolveModel(arg: string): ResolvedModel {
   }
   const manifestFile = onnx.replace(/\.onnx$/, '.json');
   if (!isFile(manifestFile)) return { onnx };
+  const text = readInputText(manifestFile, { code: 'MANIFEST', what: 'the build manifest (mod.json)' });
   let manifest: { vdsp_params?: { file: string; params: VdspParams } | null };
   try {
-    manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8'));
+    manifest = JSON.parse(text);
   } catch (e) {
     throw new RebakeError('MANIFEST_CORRUPT', `cannot read the build manifest: ${(e as Error).message}`, { file: manifestFile });
   }

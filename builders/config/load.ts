@@ -11,6 +11,7 @@ import path from 'node:path';
 import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { LineCounter, parseDocument, isMap, isSeq, isPair, isScalar, type Document, type Node as YamlNode } from 'yaml';
 import { RebakeError, type SourceLocation } from '../../core/errors.js';
+import { readInputText } from '../../core/fsutil.js';
 import { packageFile } from '../../core/paths.js';
 import type { BuildConfig, VdspParams } from './types.js';
 
@@ -62,14 +63,7 @@ export function formatPath(p: PathPart[]): string {
 }
 
 function readText(file: string, what: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new RebakeError('CONFIG_MISSING', `no such file (expected ${what})`, { file });
-    if (code === 'EISDIR') throw new RebakeError('CONFIG_NOT_FILE', `is a directory (expected ${what})`, { file });
-    throw new RebakeError('CONFIG_UNREADABLE', `cannot read ${what}: ${(e as Error).message}`, { file });
-  }
+  return readInputText(file, { code: 'CONFIG', what });
 }
 
 export function parseLocated(file: string, text: string, kind: 'yaml' | 'json'): LocatedDoc {

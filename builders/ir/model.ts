@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import { RebakeError } from '../../core/errors.js';
-import { writeFileAtomic } from '../../core/fsutil.js';
+import { readInput, writeFileAtomic } from '../../core/fsutil.js';
 import { Graph, type AttrValue, type Dim, type Node, type ValueInfo } from './graph.js';
 import { DataType, dataTypeName, elementCount, lazyTensor, tensorByteLength, tensorBytes, typedArrayFor, type Tensor, type TensorData } from '../../core/tensor.js';
 
@@ -48,17 +48,11 @@ export function opsetVersion(model: Model, domain = ''): number {
   return d?.version ?? 0;
 }
 
+/** What readInput says when an ONNX model cannot be read. */
+export const ONNX_INPUT = { code: 'ONNX', what: 'an ONNX model' };
+
 export function loadModel(file: string): Model {
-  let buf: Buffer;
-  try {
-    buf = fs.readFileSync(file);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new RebakeError('ONNX_MISSING', 'no such file (expected an ONNX model)', { file });
-    if (code === 'EISDIR') throw new RebakeError('ONNX_NOT_FILE', 'is a directory (expected an ONNX model file)', { file });
-    throw new RebakeError('ONNX_UNREADABLE', `cannot read: ${(e as Error).message}`, { file });
-  }
-  return decodeModel(buf, file);
+  return decodeModel(readInput(file, ONNX_INPUT), file);
 }
 
 /** Decode a model; its weights stay views into `buf`, which passes (and realignment) may write to. */
@@ -333,6 +327,14 @@ export function encodeModel(model: Model): Uint8Array {
   const buf = Buffer.concat(modelChunks(model));
   // A plain Uint8Array, so that callers' slice() copies (Buffer#slice would alias).
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+/**
+ * An independent deep copy (its own weight bytes): e.g. a stage that adds intermediate graph outputs to run
+ * onnxruntime on, leaving the model being built untouched.
+ */
+export function cloneModel(model: Model, file = 'clone.onnx'): Model {
+  return decodeModel(encodeModel(model), file);
 }
 
 /** Write atomically; weights above EXTERNAL_DATA_LIMIT go to `<file>.data` beside it. */

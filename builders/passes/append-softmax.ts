@@ -41,8 +41,6 @@ function append(g: Graph, out: ValueInfo, rank: number | undefined, opset: numbe
 
 export const appendSoftmax: Pass = {
   name: 'append-softmax',
-  summary: 'append a Softmax over the class axis of every output (graph.extra_ops: {type: softmax})',
-  changesSignature: true,
   wanted: (ctx) => ctx.config.graph?.extra_ops?.type === 'softmax',
   run(model: Model): PassReport {
     const g = model.graph;

@@ -258,7 +258,6 @@ function setMetadata(model: Model, key: string, value: string): void {
 
 export const bakePreprocess: Pass = {
   name: 'bake-preprocess',
-  summary: 'prepend the vdsp preprocessing (uint8 RGB image in), folding channel swap and scale into the first Conv',
   changesSignature: true,
   wanted: (ctx) => ctx.vdsp !== undefined,
   run,

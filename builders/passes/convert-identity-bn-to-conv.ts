@@ -80,7 +80,6 @@ function convert(g: Graph, bn: Node): Node | string {
 
 export const convertIdentityBnToConv: Pass = flatGraphPass({
   name: 'convert-identity-bn-to-conv',
-  summary: "turn a BatchNormalization on a block's input (RepVGG identity branch) into a 3x3 Conv beside its sibling convs",
   rewrite(g, report) {
     for (const bn of g.nodes) {
       if (bn.opType !== 'BatchNormalization' || bn.domain !== '') continue;

@@ -62,7 +62,6 @@ const KINDS = new Set(['Identity', 'Pad', 'Dropout', 'Cast']);
 
 export const eliminateNopOps: Pass = flatGraphPass({
   name: 'eliminate-nop-ops',
-  summary: 'remove Pad with zero pads, Identity, inference Dropout and same-type Cast',
   rewrite(g, report) {
     const removed = new Map<string, number>();
     for (const n of g.nodes) {

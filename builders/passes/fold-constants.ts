@@ -178,7 +178,6 @@ function foldShapeArithmetic(g: Graph, report: PassReport): void {
 
 export const foldConstants: Pass = flatGraphPass({
   name: 'fold-constants',
-  summary: 'turn Constant nodes into initializers, bypass Identity of constants, fold static shape arithmetic',
   rewrite(g, report) {
     const constants = constantsToInitializers(g);
     if (constants) report.changes.push(`${constants} Constant node(s) -> initializers`);

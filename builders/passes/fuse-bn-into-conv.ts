@@ -52,7 +52,6 @@ function fuse(g: Graph, bn: Node): string | undefined {
 
 export const fuseBnIntoConv: Pass = flatGraphPass({
   name: 'fuse-bn-into-conv',
-  summary: 'fold each BatchNormalization into the Conv before it (scale the kernel, shift the bias)',
   rewrite(g, report) {
     for (const bn of g.nodes) {
       if (bn.opType !== 'BatchNormalization' || bn.domain !== '') continue;

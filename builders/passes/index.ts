@@ -12,6 +12,7 @@ import { makeBatchDynamic } from './make-batch-dynamic.js';
 import { mergeConvBranches } from './merge-conv-branches.js';
 import type { Pass } from './pass.js';
 import { removeDeadNodes } from './remove-dead-nodes.js';
+import { storeWeightsFp16 } from './store-weights-fp16.js';
 
 export const PASSES: Pass[] = [
   // Structural re-parameterization (RepVGG train-time graph -> one conv per block).
@@ -26,4 +27,6 @@ export const PASSES: Pass[] = [
   // I/O: uint8 image in (vdsp preprocessing baked in), then probabilities out.
   bakePreprocess,
   appendSoftmax,
+  // Precision (backend.dtype), last: it sees the final weights, preprocessing folded in.
+  storeWeightsFp16,
 ];

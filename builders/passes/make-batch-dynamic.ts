@@ -416,7 +416,6 @@ function run(model: Model): PassReport {
 
 export const makeBatchDynamic: Pass = {
   name: 'make-batch-dynamic',
-  summary: `make a static batch of 1 symbolic (${BATCH_DIM}) when every op provably treats batch items independently`,
   changesSignature: true,
   wanted: () => true,
   run,

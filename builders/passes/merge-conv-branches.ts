@@ -171,7 +171,6 @@ function mergeSum(g: Graph, root: Node, report: PassReport): void {
 
 export const mergeConvBranches: Pass = flatGraphPass({
   name: 'merge-conv-branches',
-  summary: 'merge a sum of parallel convs on the same input into one conv (kernels zero-padded, biases added)',
   rewrite(g, report) {
     for (const root of g.nodes.filter((n) => isSumRoot(g, n))) mergeSum(g, root, report);
   },

@@ -13,7 +13,6 @@ import { flatGraphPass, type Pass } from './pass.js';
 
 export const removeDeadNodes: Pass = flatGraphPass({
   name: 'remove-dead-nodes',
-  summary: 'remove nodes whose outputs nothing reads, and unused initializers',
   rewrite(g, report) {
     const removed = new Map<string, number>();
     for (const n of g.topoSort().reverse()) {

@@ -52,7 +52,7 @@ beforeAll(() => {
   // A model whose weight claims to live in ../outside.bin: must be refused, never read.
   const { onnx } = onnxProto;
   const proto = onnx.ModelProto.decode(modelBytes);
-  const w = proto.graph!.initializer.find((t) => t.name === 'conv1.weight')!;
+  const w = proto.graph!.initializer!.find((t) => t.name === 'conv1.weight')!;
   w.rawData = new Uint8Array();
   w.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
   w.externalData = [onnx.StringStringEntryProto.create({ key: 'location', value: '../outside.bin' })];
@@ -79,7 +79,7 @@ const cases = (): Case[] => [
   { name: 'build name with a slash', files: { 'c.yaml': yamlConfig().replace('name: tiny', 'name: a/b') }, args: ['build', 'c.yaml'], expected: 'rebake: c.yaml:1:7 name: must use only letters, digits, ".", "_" and "-", got string "a/b"' },
   { name: 'empty workspace path', files: { 'c.yaml': yamlConfig().replace('path: ./ws', 'path: ""') }, args: ['build', 'c.yaml'], expected: 'rebake: c.yaml:11:9 workspace.path: must not be empty' },
   { name: 'unknown pass', files: { 'c.yaml': `${yamlConfig()}passes:\n  fold-everything: false\n`, 'model.onnx': 'MODEL' }, args: ['build', 'c.yaml'], expected: 'rebake: c.yaml:13:3 passes.fold-everything: unknown pass "fold-everything"; passes: <passes>' },
-  { name: 'int8 not available yet', files: { 'c.yaml': yamlConfig({ dtype: 'int8' }), 'model.onnx': 'MODEL' }, args: ['build', 'c.yaml'], expected: 'rebake: c.yaml:9:10 backend.dtype: int8 builds are not available yet in this version; use fp32' },
+  { name: 'int8 not available yet', files: { 'c.yaml': yamlConfig({ dtype: 'int8' }), 'model.onnx': 'MODEL' }, args: ['build', 'c.yaml'], expected: 'rebake: c.yaml:9:10 backend.dtype: int8 builds are not available yet in this version; use fp32 or fp16' },
   { name: 'missing checkpoint', files: { 'c.yaml': yamlConfig() }, args: ['build', 'c.yaml'], expected: 'rebake: c.yaml:4:15 frontend.checkpoint: no such file: <d>/model.onnx (expected an ONNX model)' },
   { name: 'checkpoint not ONNX', files: { 'c.yaml': yamlConfig(), 'model.onnx': 'name: this is yaml, not onnx\n' }, args: ['build', 'c.yaml'], expected: 'rebake: <d>/model.onnx: not an ONNX model (protobuf decode failed: invalid wire type 6 at offset 1)' },
   { name: 'truncated ONNX', files: { 'c.yaml': yamlConfig(), 'model.onnx': 'TRUNCATED' }, args: ['build', 'c.yaml'], expected: 'rebake: <d>/model.onnx: truncated ONNX model (protobuf ends early after <n> bytes)' },

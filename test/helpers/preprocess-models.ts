@@ -1,9 +1,8 @@
-/** Small float-input models for the bake-preprocess / append-softmax tests, and a pass context for them. */
-import type { BuildConfig, VdspParams } from '../../builders/config/types.js';
+/** Small float-input models for the bake-preprocess / append-softmax tests. */
+import type { VdspParams } from '../../builders/config/types.js';
 import type { Dim } from '../../builders/ir/graph.js';
-import { createModel, decodeModel, encodeModel, type Model } from '../../builders/ir/model.js';
+import { createModel, type Model } from '../../builders/ir/model.js';
 import { DataType } from '../../core/tensor.js';
-import type { PassContext } from '../../builders/passes/pass.js';
 import { seededFloats } from './ort.js';
 
 export interface ConvSpec {
@@ -75,24 +74,6 @@ export function classifierModel(h: number, w: number, classes = 10, opset = 13):
   g.addNode({ name: 'fc', opType: 'Gemm', inputs: ['f', fw, fb], outputs: ['y'], attrs: { transB: 1 } });
   g.outputs = [{ name: 'y', elemType: DataType.FLOAT, shape: ['N', classes] }];
   return m;
-}
-
-export function cloneModel(m: Model): Model {
-  return decodeModel(encodeModel(m), 'clone.onnx');
-}
-
-export function passContext(vdsp?: VdspParams, opts: { softmax?: boolean; vdspFile?: string } = {}): PassContext {
-  const config = {
-    file: 'test.yaml',
-    name: 'test',
-    frontend: { type: 'onnx', checkpoint: 'model.onnx', dtype: 'fp32' },
-    backend: { type: 'onnxruntime', dtype: 'fp32' },
-    graph: opts.softmax ? { extra_ops: { type: 'softmax' } } : {},
-    workspace: { path: '/tmp' },
-    passes: {},
-    locate: (path: string) => ({ file: 'test.yaml', path }),
-  } as unknown as BuildConfig;
-  return { config, vdsp, vdspFile: opts.vdspFile ?? 'params.json' };
 }
 
 /** The vdsp params with the input size set to h x w (the graph is built for one input size). */

@@ -1,5 +1,5 @@
 /**
- * Re-parameterization test helpers: run the re-param passes the way a build does (graph.check after each),
+ * Re-parameterization test helpers: run the re-param passes through the pass manager, as a build does,
  * compare outputs on onnxruntime (optimizations off) with the acceptance tolerance, build small train-time
  * graphs in code for edge cases, and an independent implementation of the official RepVGG convert script
  * (float64, from the BN-kept export's state-dict tensors) with switches that make its classic mistakes.
@@ -10,7 +10,8 @@ import { attrFloat, type AttrValue, type Dim, type Graph } from '../../builders/
 import { createModel, decodeModel, encodeModel, type Model } from '../../builders/ir/model.js';
 import { DataType, makeTensor, toFloat32 } from '../../core/tensor.js';
 import { PASSES } from '../../builders/passes/index.js';
-import type { PassContext, PassReport } from '../../builders/passes/pass.js';
+import { runPasses, type PassRecord } from '../../builders/passes/manager.js';
+import { passInputs } from './passes.js';
 import { maxAbs, maxAbsDiff, runOrt, seededFloats } from './ort.js';
 
 export const REPARAM_PASS_NAMES = ['fold-constants', 'eliminate-nop-ops', 'fuse-bn-into-conv', 'convert-identity-bn-to-conv', 'merge-conv-branches', 'remove-dead-nodes'];
@@ -22,19 +23,11 @@ function reparamPasses() {
   return passes;
 }
 
-/** The re-param passes read nothing from the context. */
-const CTX = {} as PassContext;
-
-/** Run the named passes (default: all re-param passes) in table order, checking the graph after each. */
-export function reparameterize(model: Model, only?: string[]): Record<string, PassReport> {
-  const reports: Record<string, PassReport> = {};
-  for (const pass of reparamPasses()) {
-    if (only && !only.includes(pass.name)) continue;
-    const signature = model.graph.signature();
-    reports[pass.name] = pass.run(model, CTX);
-    model.graph.check(signature);
-  }
-  return reports;
+/** Run the named passes (default: all re-param passes) in table order; their records by name. */
+export async function reparameterize(model: Model, only?: string[]): Promise<Record<string, PassRecord>> {
+  const passes = reparamPasses().filter((p) => !only || only.includes(p.name));
+  const records = await runPasses(model, passes, passInputs());
+  return Object.fromEntries(records.map((r) => [r.name, r]));
 }
 
 /** Decode a private copy: passes overwrite weights in place, and decoded tensors may view the bytes. */
@@ -193,11 +186,11 @@ async function allOutputs(model: Model | Uint8Array, feeds: Record<string, ort.T
  * Re-parameterize a private copy of a train-time graph (input `x`) and compare every output with the
  * train-time graph's; `cmp` is the output furthest from its tolerance.
  */
-export async function buildAndCompare(train: Uint8Array, x: ort.Tensor): Promise<{ deploy: Model; reports: Record<string, PassReport>; cmp: Comparison }> {
+export async function buildAndCompare(train: Uint8Array, x: ort.Tensor): Promise<{ deploy: Model; reports: Record<string, PassRecord>; cmp: Comparison }> {
   const feeds = { x };
   const refs = await allOutputs(train, feeds);
   const deploy = decodeCopy(train);
-  const reports = reparameterize(deploy);
+  const reports = await reparameterize(deploy);
   const ys = await allOutputs(deploy, feeds);
   expect(ys).toHaveLength(refs.length);
   const cmps = ys.map((y, i) => compare(y, refs[i]));

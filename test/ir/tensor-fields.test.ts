@@ -58,7 +58,7 @@ describe('tensor fields', () => {
     const back = onnx.ModelProto.decode(resaved);
     expect(Number(back.irVersion)).toBe(8);
     expect(back.opsetImport.map((o) => [o.domain, Number(o.version)])).toEqual([['', 17]]);
-    expect(back.graph!.initializer.every((t) => t.rawData.length > 0 && t.floatData.length === 0 && t.int32Data.length === 0)).toBe(true);
+    expect(back.graph!.initializer!.every((t) => (t.rawData?.length ?? 0) > 0 && !t.floatData?.length && !t.int32Data?.length)).toBe(true);
   });
 
   it('fp16 conversion rounds to nearest even', () => {

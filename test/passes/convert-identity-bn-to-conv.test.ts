@@ -20,7 +20,7 @@ describe('convert-identity-bn-to-conv', () => {
       const x = inputTensor([3, 8, 8, 8], group);
       const ref = await firstOutput(train, { x });
       const m = decodeCopy(train);
-      const reports = reparameterize(m, ['convert-identity-bn-to-conv']);
+      const reports = await reparameterize(m, ['convert-identity-bn-to-conv']);
       expect(reports['convert-identity-bn-to-conv']).toMatchObject({ changes: [expect.any(String)], skipped: [] });
       expect(opCounts(m)).toEqual({ Conv: 3, Add: 2, Relu: 1 });
       const id = m.graph.nodes.find((n) => n.name.endsWith('_as_conv'))!;

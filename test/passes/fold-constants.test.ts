@@ -52,7 +52,7 @@ describe('fold-constants', () => {
     const kept = t.op('Identity', [t.constant([1], [5])]);
     t.output(t.op('Mul', [t.op('Mul', ['x', scale]), shared]), kept);
     const m = decodeCopy(t.bytes());
-    const report = reparameterize(m, ['fold-constants'])['fold-constants'];
+    const report = (await reparameterize(m, ['fold-constants']))['fold-constants'];
     expect(report.changes).toEqual(['2 Constant node(s) -> initializers', '1 Identity node(s) of constants bypassed (readers share the constant)']);
     expect(opCounts(m)).toEqual({ Mul: 2, Identity: 1 });
     const { cmp } = await buildAndCompare(t.bytes(), inputTensor([2, 2, 4, 4], 3));

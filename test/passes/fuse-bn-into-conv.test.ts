@@ -30,7 +30,7 @@ describe('fuse-bn-into-conv', () => {
     const wrong = decodeCopy(train);
     for (const n of wrong.graph.nodes) if (n.opType === 'BatchNormalization') n.attrs.epsilon = { kind: 'float', value: 0 };
     expect(wrong.graph.nodes.filter((n) => n.opType === 'BatchNormalization').map((n) => attrFloat(n, 'epsilon', -1))).toEqual([0, 0]);
-    reparameterize(wrong);
+    await reparameterize(wrong);
     const bad = compare(await firstOutput(wrong, { x }), ref);
     expect(bad.diff).toBeGreaterThan(10 * bad.tol);
   });

@@ -10,13 +10,13 @@ import { decodeModel, encodeModel, type Model } from '../../builders/ir/model.js
 import { DataType } from '../../core/tensor.js';
 import { PASSES } from '../../builders/passes/index.js';
 import { makeBatchDynamic } from '../../builders/passes/make-batch-dynamic.js';
-import type { PassReport } from '../../builders/passes/pass.js';
+import { runPasses, type PassRecord } from '../../builders/passes/manager.js';
 import { concatBatchModel, manyOpsModel, reshapeHeadModel, seModel, shapeFlattenModel, singleOpModel, type SingleOp } from '../helpers/batch-models.js';
 import { tinyClassifier } from '../helpers/models.js';
 import { floatTensor, maxAbs, maxAbsDiff, runOrt } from '../helpers/ort.js';
-import { passContext } from '../helpers/preprocess-models.js';
+import { passInputs, runPass } from '../helpers/passes.js';
 
-const ctx = passContext();
+const inputs = passInputs();
 /** Batch B vs B runs at batch 1: only the GEMM blocking may differ, so float32 rounding, no more. */
 const tolerance = (scale: number) => 1e-6 * scale + 1e-7;
 
@@ -28,11 +28,10 @@ function reshapeTarget(m: Model, node: string): number[] | undefined {
   return m.graph.constantInts(m.graph.node(node)!.inputs[1]);
 }
 
-function run(m: Model): PassReport {
-  const report = makeBatchDynamic.run(m, ctx);
-  m.graph.check();
-  return report;
-}
+const run = (m: Model): Promise<PassRecord> => runPass(makeBatchDynamic, m, inputs);
+
+/** The passes the table runs before make-batch-dynamic. */
+const passesBefore = PASSES.slice(0, PASSES.indexOf(makeBatchDynamic));
 
 /** `model` on x[batch, ...] against `reference` run once per batch item at batch 1. */
 async function batchVsItems(reference: Uint8Array, model: Model, batch: number, seed: number) {
@@ -75,7 +74,7 @@ describe('make-batch-dynamic: accepted graphs (structure and numbers)', () => {
     const m = reshapeHeadModel();
     const original = encodeModel(m);
     const nodes = ops(m);
-    const report = run(m);
+    const report = await run(m);
     expect(report.skipped).toEqual([]);
     expect(report.changes).toEqual([
       'Reshape flatten: shape [1, -1] -> [0, -1] (0 copies the batch dim)',
@@ -93,7 +92,7 @@ describe('make-batch-dynamic: accepted graphs (structure and numbers)', () => {
     const m = seModel();
     const original = encodeModel(m);
     const nodes = ops(m);
-    const report = run(m);
+    const report = await run(m);
     expect(report.skipped).toEqual([]);
     expect(report.changes[0]).toBe('Reshape se/reshape: shape [1, 8, 1, 1] -> [0, 8, 1, 1] (0 copies the batch dim)');
     expect(shapes(m)).toEqual({ inputs: [['N', 3, 8, 8]], outputs: [['N', 5]] });
@@ -106,8 +105,8 @@ describe('make-batch-dynamic: accepted graphs (structure and numbers)', () => {
     const m = tinyClassifier(1);
     const original = encodeModel(m);
     const inits = [...m.graph.initializers.keys()];
-    const report = run(m);
-    expect(report).toEqual({ changes: ['input x: [1, 3, 8, 8] -> [N, 3, 8, 8]', 'output y: [1, 10] -> [N, 10]'], skipped: [] });
+    const report = await run(m);
+    expect(report).toMatchObject({ status: 'applied', changes: ['input x: [1, 3, 8, 8] -> [N, 3, 8, 8]', 'output y: [1, 10] -> [N, 10]'], skipped: [] });
     expect([...m.graph.initializers.keys()]).toEqual(inits);
     await expectBatchIndependent(original, m);
   });
@@ -116,7 +115,7 @@ describe('make-batch-dynamic: accepted graphs (structure and numbers)', () => {
     const m = manyOpsModel();
     const original = encodeModel(m);
     const nodes = ops(m);
-    const report = run(m);
+    const report = await run(m);
     expect(report.skipped).toEqual([]);
     expect(report.changes).toContain('3 value_info shape(s): dim 0 -> N');
     expect(ops(m)).toEqual(nodes);
@@ -150,9 +149,9 @@ describe('make-batch-dynamic: refused graphs stay byte-identical', () => {
     ['static batch 2', () => singleOpModel({ opType: 'Relu', batch: 2 }), /^input x: static batch 2; only batch 1/],
   ];
   /** The pass refuses with one reason matching `why` and leaves the model byte for byte as it was. */
-  function expectRefused(m: Model, why: RegExp): void {
+  async function expectRefused(m: Model, why: RegExp): Promise<void> {
     const before = encodeModel(m);
-    const report = run(m);
+    const report = await run(m);
     expect(report.changes).toEqual([]);
     expect(report.skipped.length).toBe(1);
     expect(report.skipped[0]).toMatch(why);
@@ -166,13 +165,9 @@ describe('make-batch-dynamic: refused graphs stay byte-identical', () => {
   it('the Shape export becomes dynamic once fold-constants and remove-dead-nodes ran first (table order)', async () => {
     const m = shapeFlattenModel();
     const original = encodeModel(m);
-    for (const p of PASSES.slice(0, PASSES.indexOf(makeBatchDynamic))) {
-      const sig = m.graph.signature();
-      p.run(m, ctx);
-      m.graph.check(sig);
-    }
+    await runPasses(m, passesBefore, inputs);
     expect(ops(m).map((o) => o.split(' ')[0])).toEqual(['Conv', 'GlobalAveragePool', 'Reshape', 'Gemm']);
-    const report = run(m);
+    const report = await run(m);
     expect(report.skipped).toEqual([]);
     expect(reshapeTarget(m, 'flatten')).toEqual([0, -1]);
     await expectBatchIndependent(original, m);
@@ -216,7 +211,7 @@ describe('make-batch-dynamic: refused graphs stay byte-identical', () => {
     const g = m.graph;
     g.addNode({ name: 'bias', opType: 'Add', inputs: ['y', g.addInitializer('b', DataType.FLOAT, [1], [0.5])], outputs: ['z'] });
     g.outputs = [{ name: 'z', elemType: DataType.FLOAT, shape: undefined }];
-    const report = run(m);
+    const report = await run(m);
     expect(report.skipped).toEqual([]);
     expect(g.inputs[0].shape?.[0]).toBe('N');
   });
@@ -228,15 +223,10 @@ describe('make-batch-dynamic: PyTorch fixtures after the re-parameterization pas
       const original = new Uint8Array(fs.readFileSync(`test/fixtures/repvgg/${fixture}.onnx`));
       // The passes rewrite weights in place: decode a copy so `original` stays the reference.
       const m = decodeModel(original.slice(), fixture);
-      for (const p of PASSES.slice(0, PASSES.indexOf(makeBatchDynamic))) {
-        if (!p.wanted(ctx)) continue;
-        const sig = m.graph.signature();
-        p.run(m, ctx);
-        m.graph.check(p.changesSignature ? undefined : sig);
-      }
+      await runPasses(m, passesBefore, inputs);
       const reparam = encodeModel(m);
       const nodes = ops(m);
-      const report = run(m);
+      const report = await run(m);
       expect(report.skipped).toEqual([]);
       expect(shapes(m)).toEqual({ inputs: [['N', 3, 64, 64]], outputs: [['N', 10]] });
       expect(ops(m)).toEqual(nodes);

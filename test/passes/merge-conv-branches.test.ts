@@ -40,7 +40,7 @@ describe('merge-conv-branches', () => {
       const ref = await firstOutput(train, { x });
       for (const order of [(ns: Node[]) => ns, (ns: Node[]) => [...ns].reverse(), (ns: Node[]) => [...ns.slice(3), ...ns.slice(0, 3)]]) {
         const m = reordered(train, order);
-        reparameterize(m);
+        await reparameterize(m);
         expect(opCounts(m)).toEqual({ Conv: 1, Relu: 1 });
         expect(attrInts(mergedConv(m), 'kernel_shape', [])).toEqual([3, 3]);
         const cmp = compare(await firstOutput(encodeModel(m), { x }), ref);

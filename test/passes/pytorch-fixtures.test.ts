@@ -30,7 +30,7 @@ function io(name: string): { x: ort.Tensor; y: Float32Array } {
 async function deployed(name: string) {
   const train = fs.readFileSync(`${DIR}/${name}.onnx`);
   const deploy = decodeCopy(train);
-  const reports = reparameterize(deploy);
+  const reports = await reparameterize(deploy);
   return { train, deploy, reports };
 }
 

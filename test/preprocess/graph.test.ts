@@ -11,7 +11,8 @@ import { bakePreprocess } from '../../builders/passes/bake-preprocess.js';
 import { planFor, type PreprocessPlan, type Window } from '../../builders/preprocess/plan.js';
 import { resizeU8 } from '../../runtime/preprocess.js';
 import { maxAbsDiff, runOrt } from '../helpers/ort.js';
-import { identityModel, passContext, withInputSize } from '../helpers/preprocess-models.js';
+import { runPass, passInputs } from '../helpers/passes.js';
+import { identityModel, withInputSize } from '../helpers/preprocess-models.js';
 import { diffU8, expected, image, index, normalizedExpected, normTolerance, preprocessRecord, swapChannels, vdsp, type Image } from './fixtures.js';
 
 /**
@@ -23,7 +24,7 @@ async function runBaked(img: Image, configId: string, resizeType?: ResizeType): 
   const p = withInputSize(resizeType ? { ...p0, OpConfig: { ...p0.OpConfig, ResizeType: resizeType } } : p0, img.h, img.w);
   const plan = planFor(p, img.h, img.w);
   const m = identityModel(plan.outH, plan.outW);
-  bakePreprocess.run(m, passContext(p));
+  await runPass(bakePreprocess, m, passInputs(p));
   const steps = preprocessRecord(m).steps;
   const geo = [...steps].reverse().find((s) => (s.step === 'letterbox' || s.step === 'resize') && s.placement === 'graph');
   if (geo) m.graph.outputs.push({ name: m.graph.node(geo.nodes[geo.nodes.length - 1])!.outputs[0], elemType: DataType.UINT8, shape: undefined });

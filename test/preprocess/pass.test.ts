@@ -8,12 +8,13 @@ import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import type { VdspParams } from '../../builders/config/types.js';
 import { RebakeError } from '../../core/errors.js';
-import type { Model } from '../../builders/ir/model.js';
+import { cloneModel, type Model } from '../../builders/ir/model.js';
 import { DataType, floatToHalf, halfToFloat } from '../../core/tensor.js';
 import { bakePreprocess } from '../../builders/passes/bake-preprocess.js';
 import { preprocess } from '../../runtime/preprocess.js';
 import { maxAbs, maxAbsDiff, runOrt } from '../helpers/ort.js';
-import { cloneModel, convsModel, identityModel, passContext, reluFirstModel, withInputSize } from '../helpers/preprocess-models.js';
+import { runPass, passInputs } from '../helpers/passes.js';
+import { convsModel, identityModel, reluFirstModel, withInputSize } from '../helpers/preprocess-models.js';
 import { preprocessRecord, vdsp } from './fixtures.js';
 
 /** Seeded uint8 images [n,3,h,w] with smooth structure plus noise. */
@@ -39,7 +40,7 @@ const CTX_FILE = 'params.json';
 async function bakeAndCompare(m: Model, p: VdspParams, n = 2): Promise<{ baked: Model; rel: number; changes: string[]; skipped: string[] }> {
   const c = p.OpConfig;
   const baked = cloneModel(m);
-  const report = bakePreprocess.run(baked, passContext(p, { vdspFile: CTX_FILE }));
+  const { changes, skipped } = await runPass(bakePreprocess, baked, passInputs(p, { vdspFile: CTX_FILE }));
   const img = images(n, c.IimageHeight, c.IimageWidth);
   const per = 3 * c.IimageHeight * c.IimageWidth;
   const size = 3 * c.OimageHeight * c.OimageWidth;
@@ -56,7 +57,7 @@ async function bakeAndCompare(m: Model, p: VdspParams, n = 2): Promise<{ baked: 
     const b = asFloats(got[o.name].data);
     rel = Math.max(rel, maxAbsDiff(a, b) / Math.max(1, maxAbs(a)));
   }
-  return { baked, rel, ...report };
+  return { baked, rel, changes, skipped };
 }
 
 const asFloats = (d: unknown) => (d instanceof Uint16Array ? Float32Array.from(d, halfToFloat) : (d as Float32Array));
@@ -209,10 +210,10 @@ describe('bake-preprocess: explicit ops when folding is not possible', () => {
 });
 
 describe('bake-preprocess: metadata', () => {
-  it('writes rebake.preprocess with every step placement, keeping other metadata', () => {
+  it('writes rebake.preprocess with every step placement, keeping other metadata', async () => {
     const m = convsModel(224, 224, [{ outC: 8, stride: 2 }]);
     m.rest.metadataProps = [{ key: 'author', value: 'x' }];
-    bakePreprocess.run(m, passContext(repvgg(), { vdspFile: '/some/dir/official-repvgg_a0-vdsp_params.json' }));
+    await runPass(bakePreprocess, m, passInputs(repvgg(), { vdspFile: '/some/dir/official-repvgg_a0-vdsp_params.json' }));
     expect(m.rest.metadataProps!.map((p) => p.key)).toEqual(['author', 'rebake.preprocess']);
     const rec = preprocessRecord(m);
     expect(rec.vdsp_params).toBe('official-repvgg_a0-vdsp_params.json');
@@ -231,50 +232,45 @@ describe('bake-preprocess: metadata', () => {
 });
 
 describe('bake-preprocess: bad input (RebakeError naming file and field)', () => {
-  const expectError = (f: () => unknown, code: string, file: string, path?: string) => {
-    let err: unknown;
-    try {
-      f();
-    } catch (e) {
-      err = e;
-    }
+  const expectError = async (baking: Promise<unknown>, code: string, file: string, path?: string) => {
+    const err = await baking.then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(RebakeError);
     const r = err as RebakeError;
     expect([r.code, r.location?.file, r.location?.path]).toEqual([code, file, path]);
   };
-  const bake = (m: Model, p: VdspParams) => () => bakePreprocess.run(m, passContext(p, { vdspFile: CTX_FILE }));
+  const bake = (m: Model, p: VdspParams) => runPass(bakePreprocess, m, passInputs(p, { vdspFile: CTX_FILE }));
 
-  it('output size different from the network input', () => {
-    expectError(bake(convsModel(200, 224, [{}]), repvgg()), 'VDSP_MODEL_MISMATCH', CTX_FILE, 'OpConfig.OimageHeight');
-    expectError(bake(convsModel(224, 200, [{}]), repvgg()), 'VDSP_MODEL_MISMATCH', CTX_FILE, 'OpConfig.OimageWidth');
+  it('output size different from the network input', async () => {
+    await expectError(bake(convsModel(200, 224, [{}]), repvgg()), 'VDSP_MODEL_MISMATCH', CTX_FILE, 'OpConfig.OimageHeight');
+    await expectError(bake(convsModel(224, 200, [{}]), repvgg()), 'VDSP_MODEL_MISMATCH', CTX_FILE, 'OpConfig.OimageWidth');
   });
 
-  it('wrong channel count', () => {
+  it('wrong channel count', async () => {
     const m = convsModel(224, 224, [{}]);
     m.graph.inputs[0].shape = ['N', 1, 224, 224];
-    expectError(bake(m, repvgg()), 'VDSP_MODEL_MISMATCH', CTX_FILE, 'OpConfig.IimageFormat');
+    await expectError(bake(m, repvgg()), 'VDSP_MODEL_MISMATCH', CTX_FILE, 'OpConfig.IimageFormat');
   });
 
   // Crops outside the resize and unknown enums never reach the pass: loadVdspParams rejects them with a
   // line and column (test/cli/bad-input.test.ts). What the schema allows but the pass cannot do is refused here.
-  it('an input format the pass cannot bake', () => {
+  it('an input format the pass cannot bake', async () => {
     const p = repvgg();
-    expectError(bake(convsModel(224, 224, [{}]), { ...p, OpConfig: { ...p.OpConfig, IimageFormat: 'BGR888' } }), 'VDSP_UNSUPPORTED', CTX_FILE, 'OpConfig.IimageFormat');
+    await expectError(bake(convsModel(224, 224, [{}]), { ...p, OpConfig: { ...p.OpConfig, IimageFormat: 'BGR888' } }), 'VDSP_UNSUPPORTED', CTX_FILE, 'OpConfig.IimageFormat');
   });
 
-  it('model problems name the model file', () => {
+  it('model problems name the model file', async () => {
     const two = convsModel(224, 224, [{}]);
     two.graph.inputs.push({ name: 'x2', elemType: DataType.FLOAT, shape: [1] });
-    expectError(bake(two, repvgg()), 'PREPROCESS_INPUTS', 'model.onnx');
+    await expectError(bake(two, repvgg()), 'PREPROCESS_INPUTS', 'model.onnx');
     const old = convsModel(224, 224, [{}], 'N', 10);
-    expectError(bake(old, repvgg()), 'PREPROCESS_OPSET', 'model.onnx');
+    await expectError(bake(old, repvgg()), 'PREPROCESS_OPSET', 'model.onnx');
     const done = convsModel(224, 224, [{}]);
-    bakePreprocess.run(done, passContext(repvgg()));
-    expectError(bake(done, repvgg()), 'PREPROCESS_INPUT_DTYPE', 'model.onnx');
+    await runPass(bakePreprocess, done, passInputs(repvgg()));
+    await expectError(bake(done, repvgg()), 'PREPROCESS_INPUT_DTYPE', 'model.onnx');
   });
 
   it('is wanted only with vdsp params', () => {
-    expect(bakePreprocess.wanted(passContext(undefined))).toBe(false);
-    expect(bakePreprocess.wanted(passContext(repvgg()))).toBe(true);
+    expect(bakePreprocess.wanted(passInputs(undefined))).toBe(false);
+    expect(bakePreprocess.wanted(passInputs(repvgg()))).toBe(true);
   });
 });

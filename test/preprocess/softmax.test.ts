@@ -1,11 +1,11 @@
 /** append-softmax: structure and numbers against a float64 softmax of the original model's outputs. */
-import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { createModel, type Model } from '../../builders/ir/model.js';
+import { cloneModel, createModel, type Model } from '../../builders/ir/model.js';
 import { DataType } from '../../core/tensor.js';
 import { appendSoftmax } from '../../builders/passes/append-softmax.js';
 import { floatTensor, maxAbsDiff, runOrt } from '../helpers/ort.js';
-import { classifierModel, cloneModel, convsModel, passContext } from '../helpers/preprocess-models.js';
+import { runPass, passInputs } from '../helpers/passes.js';
+import { classifierModel, convsModel } from '../helpers/preprocess-models.js';
 
 /** Softmax in float64 over `axis` of a [d0, d1, ...] array. */
 function softmax(x: Float32Array, dims: number[], axis: number): Float64Array {
@@ -28,7 +28,7 @@ function softmax(x: Float32Array, dims: number[], axis: number): Float64Array {
 
 async function compare(m: Model, inputDims: number[], outName: string, axis: number): Promise<{ soft: Model; diff: number; lines: string[] }> {
   const soft = cloneModel(m);
-  const rep = appendSoftmax.run(soft, passContext(undefined, { softmax: true }));
+  const rep = await runPass(appendSoftmax, soft, passInputs(undefined, { softmax: true }));
   const feeds = { x: floatTensor(inputDims, 3) };
   const logits = (await runOrt(m, feeds))[outName];
   const probs = (await runOrt(soft, feeds))[outName];
@@ -66,7 +66,7 @@ describe('append-softmax', () => {
     g.addNode({ name: 'neg', opType: 'Neg', inputs: ['y'], outputs: ['z'] });
     g.outputs = [{ name: 'y', elemType: DataType.FLOAT, shape: ['N', 4] }, { name: 'z', elemType: DataType.FLOAT, shape: ['N', 4] }];
     const soft = cloneModel(m);
-    appendSoftmax.run(soft, passContext(undefined, { softmax: true }));
+    await runPass(appendSoftmax, soft, passInputs(undefined, { softmax: true }));
     const feeds = { x: floatTensor([2, 4], 9) };
     const before = await runOrt(m, feeds);
     const after = await runOrt(soft, feeds);
@@ -75,15 +75,15 @@ describe('append-softmax', () => {
     expect(maxAbsDiff(after.y.data as Float32Array, softmax(before.y.data as Float32Array, [2, 4], 1))).toBeLessThan(1e-6);
   });
 
-  it('an output that already is a Softmax is left alone', () => {
+  it('an output that already is a Softmax is left alone', async () => {
     const m = classifierModel(16, 16);
-    appendSoftmax.run(m, passContext(undefined, { softmax: true }));
-    const again = appendSoftmax.run(m, passContext(undefined, { softmax: true }));
-    expect(again).toEqual({ changes: [], skipped: ['skipped y: already produced by Softmax y/Softmax'] });
+    await runPass(appendSoftmax, m, passInputs(undefined, { softmax: true }));
+    const again = await runPass(appendSoftmax, m, passInputs(undefined, { softmax: true }));
+    expect(again).toMatchObject({ status: 'unchanged', changes: [], skipped: ['skipped y: already produced by Softmax y/Softmax'] });
   });
 
   it('is wanted only with graph.extra_ops: {type: softmax}', () => {
-    expect(appendSoftmax.wanted(passContext(undefined, { softmax: true }))).toBe(true);
-    expect(appendSoftmax.wanted(passContext(undefined))).toBe(false);
+    expect(appendSoftmax.wanted(passInputs(undefined, { softmax: true }))).toBe(true);
+    expect(appendSoftmax.wanted(passInputs(undefined))).toBe(false);
   });
 });

@@ -25,10 +25,10 @@ describe('zoo architectures against the seed table', () => {
 
   official.forEach((arch, i) => {
     const bnFolded = i % 2 === 1;
-    it(`${arch.name} (${bnFolded ? 'BN-folded' : 'BN-kept'}): structure, params and MACs after re-parameterization`, () => {
+    it(`${arch.name} (${bnFolded ? 'BN-folded' : 'BN-kept'}): structure, params and MACs after re-parameterization`, async () => {
       const m = repvggModel(arch, { bnFolded });
       const before = modelStats(m);
-      reparameterize(m);
+      await reparameterize(m);
       const blocks = blocksOf(arch, 224);
       const se = blocks.filter((b) => b.se).length;
       const ops = opCounts(m);
