@@ -24,7 +24,7 @@ const cli = path.join(root, 'bin', 'rebake.js');
 const work = 'deploy_weights/demo';
 const modelDir = 'tools/demo_model';
 const t0 = performance.now();
-const STEPS = 3 + 3 * DEMO_CONFIGS.length;
+const STEPS = 4 + 3 * DEMO_CONFIGS.length; // image2npz; build, run, eval per config; zoo, build, performance
 let step = 0;
 
 function heading(what: string): void {

@@ -112,7 +112,7 @@ describe('decoding photos without ground truth', () => {
 
   beforeAll(() => {
     // astronaut, chelsea, coffee, rocket
-    run = photosRun('photos', path.resolve('test/fixtures/photos'), '.jpg', (i) => [{}, { 281: 2 }, { 504: 2 }, { 657: 2 }][i]);
+    run = photosRun('photos', path.resolve('test/fixtures/photos'), '.jpg', (i) => [{}, { 281: 2 }, { 504: 2 }, { 657: 2 }][i] as Record<number, number>);
   });
 
   it('writes the zoo result.txt (top-k per photo) and reports no accuracy, in both tools', () => {
