@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { loadBuildConfig, loadVdspParams, type LoadOptions } from './config/load.js';
+import { loadBuildConfig, loadVdspParams, processOpsContradictions, type LoadOptions } from './config/load.js';
 import type { BuildConfig, VdspParams } from './config/types.js';
 import { RebakeError } from '../core/errors.js';
 import { checkOutputTarget, ensureDir, readInput, statIfAny, writeFileAtomic } from '../core/fsutil.js';
@@ -108,6 +108,7 @@ export async function runBuild(configFile: string, opts: BuildOptions = {}): Pro
   const t0 = performance.now();
   const config = loadBuildConfig(configFile, opts);
   const vdsp = config.vdsp_params ? loadVdspParams(config.vdsp_params) : undefined;
+  if (vdsp) for (const line of processOpsContradictions(config, vdsp, config.vdsp_params!)) opts.notice?.(line);
   if (config.backend.dtype === 'int8') {
     throw new RebakeError('CONFIG_UNSUPPORTED', `${config.backend.dtype} builds are not available yet in this version; use fp32 or fp16`, config.locate('backend.dtype'));
   }

@@ -315,3 +315,31 @@ export function loadVdspParams(file: string): VdspParams {
   }
   return p;
 }
+
+/**
+ * dataset.process_ops (the calibration pipeline) against the vdsp params (the deployed preprocessing): where
+ * both say a resize, crop or normalization and they differ, calibration would see other images than the
+ * deployed model. One notice line each (an fp32 build does not use process_ops; going on is right).
+ */
+export function processOpsContradictions(config: BuildConfig, vdsp: VdspParams, vdspFile: string): string[] {
+  const c = vdsp.OpConfig;
+  const out: string[] = [];
+  const say = (i: number, key: string, what: string) => {
+    const loc = config.locate(`dataset.process_ops.${i}.${key}`);
+    out.push(`${loc.file}:${loc.line}:${loc.column} dataset.process_ops[${i}].${key}: ${what} (${vdspFile}); calibration images would be preprocessed unlike the deployed model's`);
+  };
+  const near = (a: number[], b: number[]) => a.length === b.length && a.every((x, k) => Math.abs(x - b[k]) <= 1e-3);
+  (config.dataset?.process_ops ?? []).forEach((op, i) => {
+    if (op.type === 'Resize' && c.ResizeWidth !== undefined && c.ResizeHeight !== undefined) {
+      const [h, w] = op.size as number[];
+      if (h !== c.ResizeHeight || w !== c.ResizeWidth) say(i, 'size', `Resize to [${h}, ${w}], but the vdsp params resize to [${c.ResizeHeight}, ${c.ResizeWidth}] (height, width)`);
+    } else if (op.type === 'CenterCrop' && vdsp.OpType === 'FUSION_OP_RGB_RESIZE_CVTCOLOR_CROP_NORM_TENSOR') {
+      const [h, w] = op.crop_size as number[];
+      if (h !== c.OimageHeight || w !== c.OimageWidth) say(i, 'crop_size', `CenterCrop to [${h}, ${w}], but the vdsp params crop to [${c.OimageHeight}, ${c.OimageWidth}]`);
+    } else if (op.type === 'Normalize' && c.NormaType === 'DIV255_MINUSMEAN_DIVSTD') {
+      if (!near(op.mean as number[], c.Mean)) say(i, 'mean', `mean [${String(op.mean)}], but the vdsp params use Mean [${c.Mean.join(', ')}]`);
+      else if (!near(op.std as number[], c.Std)) say(i, 'std', `std [${String(op.std)}], but the vdsp params use Std [${c.Std.join(', ')}]`);
+    }
+  });
+  return out;
+}

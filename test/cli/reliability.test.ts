@@ -53,6 +53,15 @@ describe('reliability classes through the CLI', () => {
     // The fix the message names works.
     expect(run('-m', 'ws/plain/mod', '--datalist', list, '--path_output', out, '--vdsp_params', 'p.json').status).toBe(0);
 
+    // The calibration pipeline contradicting the deployed preprocessing: one notice line, the build goes on.
+    const ops = path.join(dir, 'ops.yaml');
+    fs.writeFileSync(ops, config('ops', 'vdsp_params: p.json\ndataset:\n  process_ops:\n    - type: Resize\n      size: [34, 34]\n    - type: CenterCrop\n      crop_size: [30, 30]\n'));
+    const built = cli(['build', ops]);
+    expect(built.status).toBe(0);
+    expect(lines(built.stderr).filter((l) => l.startsWith('notice:'))).toEqual([
+      `notice: ${ops}:15:18 dataset.process_ops[1].crop_size: CenterCrop to [30, 30], but the vdsp params crop to [32, 32] (${path.join(dir, 'p.json')}); calibration images would be preprocessed unlike the deployed model's`,
+    ]);
+
     fs.writeFileSync(path.join(dir, 'other.json'), JSON.stringify({ ...VDSP, OpConfig: { ...VDSP.OpConfig, Mean: [0.5, 0.5, 0.5] } }));
     const m = run('-m', 'ws/baked/mod', '--datalist', list, '--path_output', path.join(dir, 'out1b'), '--vdsp_params', 'other.json');
     expect(m.status).toBe(2);
