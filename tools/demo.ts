@@ -7,8 +7,9 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../core/paths.js';
-import { readDatalist, outputName } from '../runtime/datalist.js';
-import { scoresOf, textLines, topK, pyFixed } from '../runtime/eval.js';
+import { readDatalist, textLines } from '../core/datalist.js';
+import { outputName } from '../runtime/datalist.js';
+import { scoresOf, topK, pyFixed } from '../runtime/eval.js';
 
 const root = packageRoot();
 const cli = path.join(root, 'bin', 'rebake.js');
