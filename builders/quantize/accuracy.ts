@@ -45,10 +45,6 @@ export function quantizedCandidate(floatModel: Model, ranges: ReadonlyMap<string
   return m;
 }
 
-function percentCorrect(pred: number[], labels: number[]): number {
-  return agreement(pred, labels);
-}
-
 export async function chooseFloatLayers(
   floatModel: Model,
   ranges: ReadonlyMap<string, TensorRange>,
@@ -60,8 +56,8 @@ export async function chooseFloatLayers(
 ): Promise<{ keepFloat: Set<string>; report: AccuracyReport }> {
   const ref = await runScores(floatModel, set);
   const refTop1 = top1(ref);
-  const score = (s: Scores) => (set.labels ? percentCorrect(top1(s), set.labels) : agreement(top1(s), refTop1));
-  const base = set.labels ? percentCorrect(refTop1, set.labels) : 100;
+  const score = (s: Scores) => (set.labels ? agreement(top1(s), set.labels) : agreement(top1(s), refTop1));
+  const base = set.labels ? agreement(refTop1, set.labels) : 100;
   const fmt = (x: number) => x.toFixed(2);
   const evalWith = async (keep: Set<string>) => score(await runScores(quantizedCandidate(floatModel, ranges, { ...opts, keepFloat: keep }), set));
 
