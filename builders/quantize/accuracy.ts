@@ -5,9 +5,9 @@
  * 2. The fully quantized model; if its drop is within the bound, nothing stays float.
  * 3. Sensitivity of each candidate layer: the model with only that layer quantized, scored by the mean
  *    relative squared error of its scores against the float model's (finer than top-1 on a small set).
- * 4. Layers go back to float one at a time, most sensitive first, until the drop is within the bound. The first
- *    and the last quantizable layer are not candidates (the model keeps an int8 entry and exit); when even
- *    every candidate in float does not meet the bound, a located error names the best drop reached.
+ * 4. Layers go back to float one at a time, most sensitive first, until the drop is within the bound. At least
+ *    one layer stays int8 (else the build would be the fp32 model under another name): when even every layer
+ *    but the least sensitive in float does not meet the bound, a located error names the best drop reached.
  *
  * The drop is fp32 top-1 minus int8 top-1 on a labelled set, or, without labels, 100 minus the percentage of
  * samples where the int8 model's top-1 agrees with the float model's.
@@ -72,22 +72,23 @@ export async function chooseFloatLayers(
   const keep = new Set<string>();
   if (base - current > maxDrop) {
     const layers = quantizableNodes(floatModel.graph);
-    const candidates = layers.slice(1, -1);
-    for (const node of candidates) {
+    for (const node of layers) {
       const only = new Set(layers.filter((n) => n !== node));
       const s = await runScores(quantizedCandidate(floatModel, ranges, { ...opts, keepFloat: only }), set);
       report.sensitivity.push({ node, relative_error: relativeError(s, ref) });
     }
     const ranked = [...report.sensitivity].sort((a, b) => b.relative_error - a.relative_error || (a.node < b.node ? -1 : 1));
-    for (const { node, relative_error } of ranked) {
+    let best = { score: current, floated: 0 };
+    for (const { node, relative_error } of ranked.slice(0, -1)) {
       keep.add(node);
       current = await evalWith(keep);
+      if (current > best.score) best = { score: current, floated: keep.size };
       report.kept_float.push({ node, why: `sensitivity ${relative_error.toExponential(2)} (rank ${keep.size} of ${ranked.length}); with it in float: ${what} ${fmt(current)}%, drop ${fmt(base - current)}` });
       progress(`accuracy: ${node} kept in float (relative error ${relative_error.toExponential(2)} when alone int8): ${what} ${fmt(current)}%`);
       if (base - current <= maxDrop) break;
     }
     if (base - current > maxDrop) {
-      throw new RebakeError('QUANTIZE_ACCURACY', `${maxDrop} points cannot be met on ${set.source}: the best reached is a drop of ${fmt(base - current)} (${what} ${fmt(current)}%${set.labels ? ` vs fp32 ${fmt(base)}%` : ''}) with every layer but the first and last (${layers[0]}, ${layers[layers.length - 1]}) in float`, where);
+      throw new RebakeError('QUANTIZE_ACCURACY', `${maxDrop} points cannot be met on ${set.source}: the best reached is a drop of ${fmt(base - best.score)} (${what} ${fmt(best.score)}%${set.labels ? ` vs fp32 ${fmt(base)}%` : ''}, the ${best.floated} most sensitive of ${layers.length} layers in float); tried up to every layer but ${ranked[ranked.length - 1].node} in float`, where);
     }
   }
   report.final = current;
