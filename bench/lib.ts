@@ -4,6 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import { runBuild } from '../builders/build.js';
@@ -50,4 +51,20 @@ export function inChild(self: string, kind: ChildKind, arg: string, outDir: stri
   const r = spawnSync(process.execPath, [self, '--child', kind, arg, outDir], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${kind} child failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult;
+}
+
+/** min–max of a list, for the spread beside a median. */
+export const spread = (xs: number[], digits = 3) => `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`;
+
+/** The CPU a measurement ran on: model, cores, the SIMD flags that decide ORT's and OpenCV's kernels, the load. */
+export function cpuLine(): string {
+  let flags = '';
+  try {
+    const all = new Set(/^flags\s*:\s*(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1].split(/\s+/) ?? []);
+    flags = ['sse4_2', 'avx', 'avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512_vnni', 'avx_vnni', 'avx512_bf16', 'amx_tile', 'amx_int8', 'neon', 'asimd'].filter((f) => all.has(f)).join(' ');
+  } catch {
+    flags = '(no /proc/cpuinfo)';
+  }
+  const load = os.loadavg().map((x) => x.toFixed(2)).join(' ');
+  return `cpu: ${os.cpus()[0]?.model ?? 'unknown'}, ${os.availableParallelism()} cores; flags: ${flags}; load ${load} (1/5/15 min)`;
 }

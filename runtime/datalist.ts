@@ -11,7 +11,8 @@ import path from 'node:path';
 import { RebakeError } from '../core/errors.js';
 import { ensureDir } from '../core/fsutil.js';
 import { asNpyDtype, readNpz, writeNpz, type NpyArray } from '../core/npz.js';
-import { Interrupted, type Pool, type Unit, type UnitResult } from './pool.js';
+import { Interrupted, type MemoryReport, type Pool, type Unit, type UnitResult } from './pool.js';
+import { peakRssBytes } from './link.js';
 import { Progress } from './progress.js';
 import type { BadItem, InputPlan } from './protocol.js';
 import { startPool, withInterrupt, type RunSettings } from './start.js';
@@ -107,6 +108,8 @@ export interface DatalistSummary {
   processingSeconds: number;
   samplesPerSecond: number;
   meanBatchMs: number;
+  /** Peak resident memory of the coordinator and of each worker process. */
+  memory: MemoryReport;
   config: { processes: number; instances: number; batch: number; threads: number; model: string; shard?: string };
 }
 
@@ -227,6 +230,7 @@ export async function runDatalist(s: RunSettings, d: DatalistOptions): Promise<D
     processingSeconds: processing / 1000,
     samplesPerSecond: processing > 0 ? (written * 1000) / processing : 0,
     meanBatchMs: batches ? batchMs / batches : 0,
+    memory: pool?.memory() ?? { coordinatorPeakRssBytes: peakRssBytes(), processes: [] },
     config: { processes: s.processes, instances: s.instances, batch: input?.batch ?? s.batch, threads: s.threads, model: s.model.onnx, shard: d.shard ? `${d.shard.k}/${d.shard.n}` : undefined },
   };
 }

@@ -5,7 +5,7 @@
  * cannot leave a partial output.
  */
 import fs from 'node:fs';
-import { parentEnd, threadLink, type Link } from './link.js';
+import { parentEnd, peakRssBytes, threadLink, type Link } from './link.js';
 import type { FromHost, FromSession, ToHost, ToSession, WorkItem } from './protocol.js';
 
 interface Slot {
@@ -54,7 +54,7 @@ function startSessions(msg: Extract<ToHost, { type: 'init' }>): void {
     link.onMessage((m) => {
       switch (m.type) {
         case 'ready':
-          if (++ready === msg.sessions) parent.send({ type: 'ready', model: m.model });
+          if (++ready === msg.sessions) parent.send({ type: 'ready', model: m.model, peakRssBytes: peakRssBytes() });
           break;
         case 'warm':
           // Ask for work once every session is warm, so a performance measurement starts on all of them together.
@@ -63,7 +63,7 @@ function startSessions(msg: Extract<ToHost, { type: 'init' }>): void {
         case 'done':
           slot.busy = false;
           running--;
-          parent.send({ type: 'result', id: m.id, rows: m.rows, outputs: m.outputs, bad: m.bad, session: i, timing: m.timing });
+          parent.send({ type: 'result', id: m.id, rows: m.rows, outputs: m.outputs, bad: m.bad, session: i, timing: m.timing, peakRssBytes: peakRssBytes() });
           pump();
           requestMore();
           break;
@@ -110,6 +110,6 @@ parent.onMessage((msg) => {
       requestMore();
       break;
     case 'exit':
-      process.exit(0);
+      parent.sendThen({ type: 'bye', peakRssBytes: peakRssBytes() }, () => process.exit(0));
   }
 });

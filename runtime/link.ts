@@ -5,6 +5,7 @@
  * depends on which is which.
  */
 import { fork } from 'node:child_process';
+import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort } from 'node:worker_threads';
 
@@ -54,8 +55,24 @@ export function threadLink<In, Out>(script: URL, workerData?: unknown): Link<In,
   };
 }
 
+/**
+ * This process's peak resident set size so far, in bytes. On Linux from VmHWM: getrusage's ru_maxrss carries
+ * the spawning process's peak over into a child (exec keeps the larger one), which would report the parent.
+ */
+export function peakRssBytes(): number {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/self/status', 'latin1'));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    // not Linux
+  }
+  return process.resourceUsage().maxRSS * 1024;
+}
+
 export interface ParentEnd<In, Out> {
   send(msg: Out, transfer?: ArrayBuffer[]): void;
+  /** Send, then call `then` once the message has left (before exiting: a pending message dies with the process). */
+  sendThen(msg: Out, then: () => void): void;
   onMessage(cb: (msg: In) => void): void;
   /** The parent went away (its process died): there is nobody left to work for. */
   onOrphaned(cb: () => void): void;
@@ -67,6 +84,10 @@ export function parentEnd<In, Out>(): ParentEnd<In, Out> {
     const port = parentPort;
     return {
       send: (msg, transfer) => port.postMessage(msg, transfer),
+      sendThen: (msg, then) => {
+        port.postMessage(msg);
+        then();
+      },
       onMessage: (cb) => void port.on('message', cb),
       onOrphaned: (cb) => void port.once('close', cb),
     };
@@ -75,6 +96,10 @@ export function parentEnd<In, Out>(): ParentEnd<In, Out> {
   return {
     send: (msg) => {
       if (process.connected) process.send!(msg as object);
+    },
+    sendThen: (msg, then) => {
+      if (process.connected) process.send!(msg as object, undefined, undefined, () => then());
+      else then();
     },
     onMessage: (cb) => void process.on('message', (m) => cb(m as In)),
     onOrphaned: (cb) => void process.once('disconnect', cb),

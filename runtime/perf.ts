@@ -7,7 +7,7 @@
  * half a second that ragged end would otherwise count as idle time and understate several sessions' rate.
  */
 import { InternalError } from '../core/errors.js';
-import { Interrupted, type Pool } from './pool.js';
+import { formatMemory, Interrupted, type MemoryReport, type Pool } from './pool.js';
 import { cores, startPool, withInterrupt, type RunSettings } from './start.js';
 
 export interface PerfOptions {
@@ -53,6 +53,7 @@ export interface PerfReport {
   runsPerSecond: number;
   latencyMs: Latency;
   perProcess: { process: number; pid: number; runs: number; samples: number; throughput: number }[];
+  memory: MemoryReport;
 }
 
 /** Nearest-rank percentile of sorted values. */
@@ -148,6 +149,7 @@ export async function runPerf(s: RunSettings, o: PerfOptions): Promise<PerfRepor
         runsPerSecond: throughput / input.batch,
         latencyMs: latencyStats(latencies),
         perProcess,
+        memory: pool.memory(),
       };
     },
   );
@@ -168,5 +170,6 @@ export function formatPerf(r: PerfReport): string {
     `throughput   ${f2(r.throughput)} samples/s (${f2(r.runsPerSecond)} runs/s; sum over sessions of samples / busy time)`,
     `latency ms   avg ${f2(l.avg)}  min ${f2(l.min)}  p50 ${f2(l.p50)}  p90 ${f2(l.p90)}  p95 ${f2(l.p95)}  p99 ${f2(l.p99)}  max ${f2(l.max)}  (per run() of ${c.batch})`,
     ...r.perProcess.map((p) => `process ${p.process}    pid ${p.pid}: ${p.runs} runs, ${f2(p.throughput)} samples/s`),
+    `peak RSS     ${formatMemory(r.memory)}`,
   ].join('\n');
 }

@@ -5,7 +5,7 @@
  * or that no live host is left to run, is reported lost.
  */
 import { InternalError, RebakeError } from '../core/errors.js';
-import { processLink, type Link } from './link.js';
+import { peakRssBytes, processLink, type Link } from './link.js';
 import type { BadItem, FromHost, ModelInfo, OutTensor, Plan, RunTiming, ToHost, WorkItem } from './protocol.js';
 
 /** The run was ended while the model was still loading. */
@@ -59,6 +59,24 @@ interface HostState {
   ready: boolean;
   want: number;
   inflight: Map<number, Unit>;
+  peakRssBytes: number;
+  /** It answered `exit`: its peak RSS is final. */
+  gone: boolean;
+}
+
+/** How long finish() waits for every host's last word (its final peak RSS) before the run returns anyway. */
+const BYE_TIMEOUT_MS = 2000;
+
+/** Peak resident memory of every process of a run: what a deployment has to provide. */
+export interface MemoryReport {
+  coordinatorPeakRssBytes: number;
+  processes: { process: number; pid: number; peakRssBytes: number }[];
+}
+
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+export function formatMemory(m: MemoryReport): string {
+  return [`coordinator ${mib(m.coordinatorPeakRssBytes)}`, ...m.processes.map((p) => `process ${p.process} (pid ${p.pid}) ${mib(p.peakRssBytes)}`)].join(', ');
 }
 
 export class Pool {
@@ -112,15 +130,26 @@ export class Pool {
 
   private spawn(index: number): void {
     const link = processLink<ToHost, FromHost>(new URL('./host.js', import.meta.url));
-    const h: HostState = { index, link, alive: true, ready: false, want: 0, inflight: new Map() };
+    const h: HostState = { index, link, alive: true, ready: false, want: 0, inflight: new Map(), peakRssBytes: 0, gone: false };
     this.hosts.push(h);
     link.onMessage((m) => this.onMessage(h, m));
     link.onExit((how) => this.onExit(h, how));
     link.send({ type: 'init', modelPath: this.opts.modelPath, sessions: this.opts.instances, threads: this.opts.threads, spin: this.opts.spin });
   }
 
+  /** The peak RSS of this process and of each host that answered (a host reports with each answer and when it leaves). */
+  memory(): MemoryReport {
+    const answered = this.hosts.filter((h) => h.peakRssBytes > 0);
+    return { coordinatorPeakRssBytes: peakRssBytes(), processes: answered.map((h) => ({ process: h.index, pid: h.link.pid, peakRssBytes: h.peakRssBytes })) };
+  }
+
   private onMessage(h: HostState, m: FromHost): void {
+    if (m.type === 'ready' || m.type === 'result' || m.type === 'bye') h.peakRssBytes = Math.max(h.peakRssBytes, m.peakRssBytes);
     switch (m.type) {
+      case 'bye':
+        h.gone = true;
+        this.settleWhenAllGone();
+        break;
       case 'ready':
         h.ready = true;
         if (!this.model) {
@@ -156,7 +185,10 @@ export class Pool {
 
   private onExit(h: HostState, how: string): void {
     h.alive = false;
-    if (this.stopping) return;
+    if (this.stopping) {
+      this.settleWhenAllGone();
+      return;
+    }
     const live = this.hosts.filter((x) => x.alive);
     if (!h.ready && !this.model && !live.length) {
       this.fail(new InternalError(`every worker process died while loading the model (last: ${how})`));
@@ -189,11 +221,16 @@ export class Pool {
     this.settle?.reject(e);
   }
 
-  /** Every unit is done: hosts exit on their own. */
+  /** Every unit is done: hosts exit on their own; run() resolves once each has said its last word (its peak RSS). */
   private finish(): void {
     this.stopping = true;
     for (const h of this.hosts) if (h.alive) h.link.send({ type: 'exit' });
-    this.settle?.resolve();
+    setTimeout(() => this.settle?.resolve(), BYE_TIMEOUT_MS).unref();
+    this.settleWhenAllGone();
+  }
+
+  private settleWhenAllGone(): void {
+    if (this.hosts.every((h) => h.gone || !h.alive)) this.settle?.resolve();
   }
 
   private nextUnit(): Unit | undefined {

@@ -6,8 +6,8 @@
  *   host <--ready-- session; coordinator <--ready(model)-- host
  *   coordinator --plan--> host --plan--> session (performance mode: warm-up) --warm--> host
  *   host --want(n)--> coordinator --batch/ticket...--> host --run--> session --done--> host --result--> coordinator
- *   coordinator --exit--> host, once every unit is done (a host keeps asking until then: work may come back
- *   from a host that died)
+ *   coordinator --exit--> host --bye(peak RSS)--> coordinator, once every unit is done (a host keeps asking
+ *   until then: work may come back from a host that died)
  */
 import type { VdspParams } from '../builders/config/types.js';
 
@@ -82,12 +82,15 @@ export type ToHost =
   /** All work is done (or the run is over): exit now. */
   | { type: 'exit' };
 
+/** `peakRssBytes`: the host process's peak resident memory so far (getrusage), reported with every answer. */
 export type FromHost =
-  | { type: 'ready'; model: ModelInfo }
+  | { type: 'ready'; model: ModelInfo; peakRssBytes: number }
   | { type: 'want'; n: number }
   /** `rows[i]` is the datalist index of output row i (empty for a ticket); no timing when nothing ran (all bad). */
-  | { type: 'result'; id: number; rows: number[]; outputs: OutTensor[]; bad: BadItem[]; session: number; timing?: RunTiming }
-  | { type: 'fatal'; code: string; message: string; file?: string };
+  | { type: 'result'; id: number; rows: number[]; outputs: OutTensor[]; bad: BadItem[]; session: number; timing?: RunTiming; peakRssBytes: number }
+  | { type: 'fatal'; code: string; message: string; file?: string }
+  /** The answer to `exit`, the host's last word. */
+  | { type: 'bye'; peakRssBytes: number };
 
 export type ToSession =
   | { type: 'init'; modelPath: string; threads: number; spin: boolean }

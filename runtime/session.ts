@@ -9,7 +9,7 @@
 import ort from 'onnxruntime-node';
 import { RebakeError } from '../core/errors.js';
 import { parentEnd } from './link.js';
-import { readNpz } from '../core/npz.js';
+import { NpzReader } from '../core/npz.js';
 import { allocBatch, imageOf, prepareRow, syntheticBatch } from './prepare.js';
 import type { BadItem, FromSession, InputPlan, ModelInfo, OutTensor, RunTiming, TensorMeta, ToSession, WorkItem } from './protocol.js';
 
@@ -17,6 +17,7 @@ const port = parentEnd<ToSession, FromSession>();
 let session: ort.InferenceSession | undefined;
 let input: InputPlan | undefined;
 let synthetic: ort.Tensor | undefined;
+const reader = new NpzReader();
 
 function metas(names: readonly string[], meta: readonly ort.InferenceSession.ValueMetadata[]): TensorMeta[] {
   return names.map((name, i) => {
@@ -44,6 +45,11 @@ async function run(x: ort.Tensor): Promise<{ outputs: OutTensor[]; timing: RunTi
   return { outputs, timing: { ms: t1 - t0, start: performance.timeOrigin + t0, end: performance.timeOrigin + t1 } };
 }
 
+/** The outputs' memory, moved to the host rather than copied (ORT hands each run fresh buffers). */
+function buffersOf(outputs: OutTensor[]): ArrayBuffer[] {
+  return [...new Set(outputs.map((o) => o.data.buffer as ArrayBuffer))];
+}
+
 /** The batch tensor of the readable items (padded to the fixed batch size if the model has one). */
 function readBatch(items: WorkItem[]): { x?: ort.Tensor; rows: number[]; bad: BadItem[] } {
   const p = input!;
@@ -52,7 +58,7 @@ function readBatch(items: WorkItem[]): { x?: ort.Tensor; rows: number[]; bad: Ba
   const bad: BadItem[] = [];
   for (const it of items) {
     try {
-      prepareRow(imageOf(readNpz(it.file), it.file, p), it.file, p, data, rows.length);
+      prepareRow(imageOf(reader.read(it.file), it.file, p), it.file, p, data, rows.length);
       rows.push(it.index);
     } catch (e) {
       if (!(e instanceof RebakeError)) throw e;
@@ -92,8 +98,9 @@ port.onMessage(async (msg) => {
         break;
       case 'run': {
         if (!msg.items) {
-          const { outputs, timing } = await run(synthetic!);
-          port.send({ type: 'done', id: msg.id, rows: [], outputs, bad: [], timing });
+          // Performance mode reports timings only: the outputs stay here.
+          const { timing } = await run(synthetic!);
+          port.send({ type: 'done', id: msg.id, rows: [], outputs: [], bad: [], timing });
           break;
         }
         const { x, rows, bad } = readBatch(msg.items);
@@ -102,7 +109,7 @@ port.onMessage(async (msg) => {
           break;
         }
         const { outputs, timing } = await run(x);
-        port.send({ type: 'done', id: msg.id, rows, outputs, bad, timing });
+        port.send({ type: 'done', id: msg.id, rows, outputs, bad, timing }, buffersOf(outputs));
         break;
       }
     }

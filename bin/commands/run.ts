@@ -1,9 +1,9 @@
 /** `rebake run`: the vamp-style runner (datalist mode, performance mode, layout sweep). */
-import { loadVdspParams } from '../../builders/config/load.js';
 import { RebakeError } from '../../core/errors.js';
 import { writeFileAtomic } from '../../core/fsutil.js';
 import { parseShard, runDatalist, type DatalistSummary } from '../../runtime/datalist.js';
 import { resolveModel } from '../../runtime/model.js';
+import { formatMemory } from '../../runtime/pool.js';
 import { formatPerf, runPerf } from '../../runtime/perf.js';
 import { defaultThreads, type RunSettings } from '../../runtime/start.js';
 import { best, formatLayout, sweep } from '../../runtime/sweep.js';
@@ -124,7 +124,8 @@ export const command: CommandSpec = {
       threads: intOption(args, 'threads', defaultThreads(processes, instances)),
       batch: intOption(args, 'batch', 1),
       shape: shapeArg ? parseShape(shapeArg) : undefined,
-      vdsp: vdspFile ? loadVdspParams(vdspFile) : undefined,
+      // The config loader (ajv, yaml) costs ~60 ms of start-up: loaded only when asked for.
+      vdsp: vdspFile ? (await import('../../builders/config/load.js')).loadVdspParams(vdspFile) : undefined,
       vdspFile,
       warn,
     };
@@ -136,7 +137,7 @@ export const command: CommandSpec = {
       const r = await runDatalist(settings, { datalist, output, resume: Boolean(args.values.resume), skipBad: Boolean(args.values['skip-bad']), shard: shard ? parseShard(shard) : undefined, progress: true });
       for (const b of r.bad) process.stderr.write(`rebake: skipped bad input: ${b.message}\n`);
       for (const l of r.lost) process.stderr.write(`rebake: not run: ${l.file} (${l.why}; already retried once or no worker left)\n`);
-      process.stdout.write(`${summaryLine(r, output)}\n`);
+      process.stdout.write(`${summaryLine(r, output)}\npeak RSS: ${formatMemory(r.memory)}\n`);
       writeReport(r);
       if (r.interrupted) return 130;
       return r.lost.length || r.notRun ? 1 : 0;

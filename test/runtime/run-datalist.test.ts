@@ -4,6 +4,7 @@
  * (-i/-p/-b) and sharding do not change them.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { outputName } from '../../runtime/datalist.js';
@@ -34,8 +35,8 @@ describe('datalist mode', () => {
   it('writes one numpy-readable npz per input: output_k in model order, shape [1, ...], datalist order', async () => {
     const out = path.join(dir, 'out-a');
     const r = run(out, ['-b', '4']);
-    expect(lines(r.stdout)).toHaveLength(1);
-    expect(r.stdout).toMatch(/^rebake run: 23 outputs written to .*out-a \(23 inputs\) in [\d.]+ s, [\d.]+ samples\/s \[-p 1 -i 1 -b 4 --threads \d+\]\n$/);
+    expect(lines(r.stdout)).toHaveLength(2);
+    expect(r.stdout).toMatch(/^rebake run: 23 outputs written to .*out-a \(23 inputs\) in [\d.]+ s, [\d.]+ samples\/s \[-p 1 -i 1 -b 4 --threads \d+\]\npeak RSS: coordinator [\d.]+ MiB, process 0 \(pid \d+\) [\d.]+ MiB\n$/);
 
     const names = fs.readdirSync(out).sort();
     expect(names).toEqual(files.map((f, i) => outputName(i, files.length, f)));
@@ -70,8 +71,18 @@ for f in sorted(os.listdir(d)):
     const a = path.join(dir, 'out-111');
     const b = path.join(dir, 'out-227');
     run(a, ['-i', '1', '-p', '1', '-b', '1']);
-    const r = run(b, ['-i', '2', '-p', '2', '-b', '7']);
+    const report = path.join(dir, 'report-227.json');
+    const r = run(b, ['-i', '2', '-p', '2', '-b', '7', '--report', report]);
     expect(r.stdout).toContain('[-p 2 -i 2 -b 7 --threads 1]');
+    // Peak memory per process, in the JSON report and the summary.
+    const { memory } = JSON.parse(fs.readFileSync(report, 'utf8')) as { memory: { coordinatorPeakRssBytes: number; processes: { process: number; pid: number; peakRssBytes: number }[] } };
+    expect(memory.processes.map((p) => p.process)).toEqual([0, 1]);
+    expect(new Set(memory.processes.map((p) => p.pid)).size).toBe(2);
+    for (const bytes of [memory.coordinatorPeakRssBytes, ...memory.processes.map((p) => p.peakRssBytes)]) {
+      expect(bytes).toBeGreaterThan(16 * 2 ** 20);
+      expect(bytes).toBeLessThan(os.totalmem());
+    }
+    expect(lines(r.stdout)[1]).toBe(`peak RSS: coordinator ${(memory.coordinatorPeakRssBytes / 2 ** 20).toFixed(1)} MiB, ${memory.processes.map((p) => `process ${p.process} (pid ${p.pid}) ${(p.peakRssBytes / 2 ** 20).toFixed(1)} MiB`).join(', ')}`);
     const oa = readOutputs(a);
     const ob = readOutputs(b);
     expect([...ob.keys()]).toEqual([...oa.keys()]);

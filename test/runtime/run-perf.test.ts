@@ -1,5 +1,6 @@
 /** `rebake run` without a datalist: the trtexec-style performance report, on stdout and as JSON. */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { saveModel } from '../../builders/ir/model.js';
@@ -17,7 +18,8 @@ interface Report {
   seconds: number;
   throughput: number;
   latencyMs: Record<'avg' | 'min' | 'p50' | 'p90' | 'p95' | 'p99' | 'max', number>;
-  perProcess: { process: number; runs: number; samples: number; throughput: number }[];
+  perProcess: { process: number; pid: number; runs: number; samples: number; throughput: number }[];
+  memory: { coordinatorPeakRssBytes: number; processes: { process: number; pid: number; peakRssBytes: number }[] };
 }
 
 beforeAll(() => {
@@ -55,6 +57,25 @@ describe('performance mode', () => {
     expect(stdout).toMatch(/s wall\n/);
     expect(stdout).toContain(`throughput   ${r.throughput.toFixed(2)} samples/s`);
     expect(lines(stdout).filter((x) => /^process \d +pid \d+: \d+ runs/.test(x))).toHaveLength(2);
+  });
+
+  it('reports the peak RSS of the coordinator and of each worker process, which holds the model', () => {
+    // 96 MB of classifier weights: more than a bare node process's own footprint, so the bounds below mean something.
+    const big = saveClassifier(path.join(dir, 'big.onnx'), { input: 'uint8', size: 8, classes: 3_000_000 });
+    const modelBytes = fs.statSync(big).size;
+    const { report: r, stdout } = perf(['-m', big, '-p', '2', '-b', '1', '--iterations', '2', '--warmup', '0']);
+    const m = r.memory;
+    expect(m.processes.map((p) => [p.process, p.pid])).toEqual(r.perProcess.map((p) => [p.process, p.pid]));
+    for (const p of m.processes) {
+      expect(p.peakRssBytes).toBeGreaterThan(modelBytes);
+      expect(p.peakRssBytes).toBeLessThan(os.totalmem());
+    }
+    // The coordinator never loads the model.
+    expect(m.coordinatorPeakRssBytes).toBeGreaterThan(16 * 2 ** 20);
+    expect(m.coordinatorPeakRssBytes).toBeLessThan(modelBytes);
+    const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+    expect(stdout).toContain(`peak RSS     coordinator ${mib(m.coordinatorPeakRssBytes)}, ${m.processes.map((p) => `process ${p.process} (pid ${p.pid}) ${mib(p.peakRssBytes)}`).join(', ')}\n`);
+    fs.rmSync(big);
   });
 
   it('a model with open height/width needs -s; -s fills them in', () => {
