@@ -26,6 +26,8 @@ export interface BuildConfig {
     quantize?: {
       calibrate_mode?: 'percentile' | 'max' | 'kl_divergence' | 'mse';
       quantize_per_channel?: boolean;
+      /** calibrate_mode percentile: the percentile kept (default 99.999). */
+      percentile?: number;
       /** Points of top-1 the int8 build may lose against fp32. */
       max_accuracy_drop?: number;
       /** Labelled evaluation set (absolute paths). */

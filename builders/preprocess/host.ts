@@ -6,10 +6,10 @@
  * Speed: only the output window (the crop) is resampled, each needed source row is filtered once, typed
  * arrays only, no per-pixel allocation.
  */
-import { RebakeError } from '../core/errors.js';
-import type { ResizeType, VdspParams } from '../builders/config/types.js';
-import { LETTERBOX_PAD, planFor, type PreprocessPlan, type Window } from '../builders/preprocess/plan.js';
-import { cvAxis, linearAxis, pillowAxis, PILLOW_BITS, roundHalfEven } from '../builders/preprocess/tables.js';
+import { RebakeError } from '../../core/errors.js';
+import type { ResizeType, VdspParams } from '../config/types.js';
+import { LETTERBOX_PAD, planFor, type PreprocessPlan, type Window } from './plan.js';
+import { cvAxis, linearAxis, pillowAxis, PILLOW_BITS, roundHalfEven } from './tables.js';
 
 /**
  * Resize uint8 planar [c,h,w] to [c,oh,ow] and return only `win` of the result ([c,win.h,win.w]); the whole
@@ -247,4 +247,15 @@ export function imageForBakedModel(imageU8: Uint8Array, c: number, h: number, w:
     return geometryU8(imageU8, c, h, w, planFor(vdsp, h, w));
   }
   return resizeU8(imageU8, c, h, w, ih, iw, cfg.ResizeType);
+}
+
+/**
+ * A uint8 image at a uint8 model's input size (ih x iw): as is, or resized the way the vdsp op would
+ * (imageForBakedModel when the params are set up for that size, else a resize with their ResizeType,
+ * BILINEAR_CV without params). `rebake run` and calibration feed baked models through this one function.
+ */
+export function imageAtInputSize(u8: Uint8Array, c: number, h: number, w: number, ih: number, iw: number, vdsp?: VdspParams): Uint8Array {
+  if (h === ih && w === iw) return u8;
+  if (vdsp && vdsp.OpConfig.IimageHeight === ih && vdsp.OpConfig.IimageWidth === iw) return imageForBakedModel(u8, c, h, w, vdsp);
+  return resizeU8(u8, c, h, w, ih, iw, vdsp?.OpConfig.ResizeType ?? 'BILINEAR_CV');
 }
