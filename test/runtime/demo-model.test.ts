@@ -25,6 +25,7 @@ const predictions: Prediction[] = metrics.subset.predictions;
 const chosen = [...Array(10).keys()].flatMap((c) => predictions.filter((p) => p.label === c).slice(0, PER_CLASS));
 
 let dir: string;
+let manifest: { ops_after: Record<string, number>; ops_before: Record<string, number>; macs_after: number };
 let evalLines: string[];
 let decodedTop1: Map<string, number>;
 
@@ -45,6 +46,7 @@ beforeAll(() => {
   config.workspace.path = path.join(dir, 'ws');
   fs.writeFileSync(path.join(dir, 'demo.yaml'), stringify(config));
   ok(['build', path.join(dir, 'demo.yaml')]);
+  manifest = JSON.parse(fs.readFileSync(path.join(dir, 'ws', config.name, 'mod.json'), 'utf8'));
 
   for (const p of chosen) {
     fs.mkdirSync(path.join(dir, 'images', path.dirname(p.file)), { recursive: true });
@@ -65,6 +67,21 @@ beforeAll(() => {
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 describe('demo model (tools/demo_model) built from configs/demo_fp32.yaml', () => {
+  it('is one 3x3 conv per block, with the MACs its layer table gives (the baked resize does not hide them)', () => {
+    const layers: { cin: number; cout: number; stride: number; groups: number }[] = metrics.model.layers;
+    expect(manifest.ops_before.BatchNormalization).toBeGreaterThan(layers.length);
+    expect(manifest.ops_after.BatchNormalization).toBeUndefined();
+    expect(manifest.ops_after.Conv).toBe(layers.length);
+    let side = 32;
+    let macs = 0;
+    for (const l of layers) {
+      side /= l.stride;
+      macs += side * side * l.cout * (l.cin / l.groups) * 9;
+    }
+    macs += layers.at(-1)!.cout * 10; // the Gemm head
+    expect(manifest.macs_after).toBe(macs);
+  });
+
   it('scores 500 committed images with the top-1 and top-5 PyTorch recorded for them (within 0.1 point)', () => {
     expect(chosen).toHaveLength(500);
     const pyTop1 = chosen.filter((p) => p.top5[0] === p.label).length;
