@@ -63,6 +63,13 @@ describe('fuzz regressions', () => {
     expect(cut.detail).toBe('invalid JSON: expected "," or "]", found the end of the file');
   });
 
+  it('yaml-text: a path with a newline in it gives a one-line error (was a message broken over two lines)', () => {
+    const file = put('nl.yaml', 'name: a\nfrontend:\n  type: onnx\n  checkpoint: m.onnx\nbackend:\n  type: onnxruntime\nvdsp_params: "p\\nq.json"\n');
+    const e = rebakeError(() => loadVdspParams(loadBuildConfig(file).vdsp_params!));
+    expect(e.code).toBe('CONFIG_MISSING');
+    expect(e.message).toBe(`${path.join(dir, 'p\\nq.json')}: no such file (expected a vdsp params JSON)`);
+  });
+
   it('vdsp sizes: an Oimage area no buffer can hold is refused at load (was a RangeError in host preprocessing)', () => {
     const v = { OpType: 'FUSION_OP_RGB_RESIZE_CVTCOLOR_NORM_TENSOR', OpConfig: { IimageFormat: 'RGB_PLANAR', IimageWidth: 5, IimageHeight: 6, OimageWidth: 65535, OimageHeight: 65535, Mean: [0, 0, 0], Std: [1, 1, 1], NormaType: 'EQUAL', ColorCvtCode: 'NO_CHANGE', ResizeType: 'BILINEAR_CV' } };
     const file = put('huge.json', JSON.stringify(v, null, 1));
