@@ -12,6 +12,11 @@ export interface SourceLocation {
   path?: string;
 }
 
+/** Control characters (a newline in a file name, say) escaped, so that an error stays one line. */
+export function oneLine(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f]/g, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}
+
 export function formatLocation(loc: SourceLocation): string {
   let s = loc.file;
   if (loc.line !== undefined) s += `:${loc.line}` + (loc.column !== undefined ? `:${loc.column}` : '');
@@ -26,7 +31,7 @@ export class RebakeError extends Error {
   readonly detail: string;
 
   constructor(code: string, detail: string, location?: SourceLocation) {
-    super(location ? `${formatLocation(location)}: ${detail}` : detail);
+    super(oneLine(location ? `${formatLocation(location)}: ${detail}` : detail));
     this.name = 'RebakeError';
     this.code = code;
     this.detail = detail;

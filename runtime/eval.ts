@@ -1,5 +1,5 @@
 /**
- * Top-1 / top-k accuracy of run outputs, and the zoo's decoded result format (FORMATS.md §4).
+ * Top-1 / top-k accuracy of run outputs, and the zoo's decoded result format (docs/eval.md).
  * eval/vamp_eval.py is the numpy twin of this file: same pairing, same ground truth rules, same tie order
  * (higher score first, then lower class id), same number formatting (Python's correctly rounded '%.Nf',
  * reproduced here exactly), so the two print identical lines.
@@ -7,18 +7,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { RebakeError } from '../core/errors.js';
-import { readInputText, writeFileAtomic } from '../core/fsutil.js';
+import { writeFileAtomic } from '../core/fsutil.js';
+import { packageFile } from '../core/paths.js';
 import { halfToFloat } from '../core/tensor.js';
-import { outputName, readDatalist } from './datalist.js';
+import { outputName } from './datalist.js';
+import { readDatalist, readGroundTruth, textLines } from '../core/datalist.js';
 import { readNpz } from '../core/npz.js';
-
-/** Lines of a text file as Python's `text.split('\n')` with a trailing empty line dropped, each stripped. */
-export function textLines(file: string, what: string): string[] {
-  const text = readInputText(file, { code: 'EVAL', what });
-  const lines = text.split('\n');
-  if (lines[lines.length - 1] === '') lines.pop();
-  return lines.map((l) => l.trim());
-}
 
 /** Python's `'%.{digits}f' % x`: the exact binary value, rounded half to even. */
 export function pyFixed(x: number, digits: number): string {
@@ -85,6 +79,11 @@ export interface EvalResult {
   k: number;
   top1: number;
   topk: number;
+  /** One line each: results that cover only part of the datalist, a label list of another length. */
+  warnings: string[];
+  /** false: no entry had ground truth, only the --decode file was written. */
+  groundTruth: boolean;
+  decode?: string;
 }
 
 /**
@@ -109,36 +108,49 @@ export function pairOutputs(resultPath: string, entries: string[]): { pairs: [nu
 }
 
 const WNID = /^n\d{8}$/;
+const firstWord = (l: string) => l.split(/\s+/)[0];
 
-/** Ground truth class id per datalist entry: from --gt lines, else from the parent folder name. */
-export function groundTruth(entries: string[], o: EvalOptions, labels: string[]): number[] {
+/**
+ * The synset list for folder names: --synsets; else the label file itself when its lines start with the wnid
+ * ("n01440764 tench"); else the shipped eval/imagenet_synsets.txt when its class names are the label file's,
+ * line for line (so `--label eval/imagenet.txt` scores a valprep.sh-style val/<wnid>/ folder as it is).
+ */
+function synsetList(o: EvalOptions, labels: string[]): string[] | undefined {
+  if (o.synsets) return textLines(o.synsets, 'a synset list: one ImageNet wnid per line, in class order');
+  if (labels.every((l) => WNID.test(firstWord(l)))) return labels;
+  const shipped = textLines(packageFile('eval', 'imagenet_synsets.txt'), 'the shipped ImageNet synset list');
+  const sameNames = shipped.length === labels.length && shipped.every((l, i) => l.slice(firstWord(l).length).trim() === labels[i]);
+  return sameNames ? shipped : undefined;
+}
+
+/**
+ * Ground truth class id per datalist entry: from --gt lines, else from the parent folder name. `null` when no
+ * entry has one and only decoding was asked for (--decode without --gt): predictions only, no accuracy.
+ */
+export function groundTruth(entries: string[], o: EvalOptions, labels: string[]): number[] | null {
   if (o.gt) {
-    const map = new Map<string, number>();
-    textLines(o.gt, 'a ground truth list: "<npz path> <class id>" per line').forEach((line, n) => {
-      if (!line) return;
-      const m = /^(.*\S)\s+(\d+)$/.exec(line);
-      if (!m) throw new RebakeError('EVAL_GT', `expected "<npz path> <class id>", got "${line}"`, { file: o.gt!, line: n + 1 });
-      map.set(path.resolve(m[1]), Number(m[2]));
-    });
+    const map = readGroundTruth(o.gt);
     return entries.map((e) => {
       const id = map.get(path.resolve(e));
       if (id === undefined) throw new RebakeError('EVAL_GT', `no ground truth for ${e}`, { file: o.gt! });
       return id;
     });
   }
-  // A synset list: --synsets, or the label file itself when its lines start with one ("n01440764 tench").
-  const first = (l: string) => l.split(/\s+/)[0];
-  const synsetLines = o.synsets ? textLines(o.synsets, 'a synset list: one ImageNet wnid per line, in class order') : labels.every((l) => WNID.test(first(l))) ? labels : undefined;
+  const synsetLines = synsetList(o, labels);
   const synsetIds = new Map<string, number>();
-  (synsetLines ?? []).forEach((l, i) => synsetIds.has(first(l)) || synsetIds.set(first(l), i));
-  return entries.map((e) => {
-    const folder = path.basename(path.dirname(e));
-    if (/^\d+$/.test(folder)) return Number(folder);
-    const id = synsetIds.get(folder);
-    if (id !== undefined) return id;
+  (synsetLines ?? []).forEach((l, i) => synsetIds.has(firstWord(l)) || synsetIds.set(firstWord(l), i));
+  const folderOf = (e: string) => path.basename(path.dirname(e));
+  const classOf = (folder: string) => (/^\d+$/.test(folder) ? Number(folder) : synsetIds.get(folder));
+  const ids = entries.map((e) => classOf(folderOf(e)));
+  if (o.decode && ids.every((id) => id === undefined)) return null;
+  const missing = ids.indexOf(undefined);
+  if (missing >= 0) {
+    const e = entries[missing];
+    const folder = folderOf(e);
     const why = WNID.test(folder) && !synsetLines ? 'a synset, but no synset list was given (--synsets)' : 'neither a class id nor a synset of the synset list';
-    throw new RebakeError('EVAL_GT', `cannot tell the class of ${e}: its folder "${folder}" is ${why}; or give --gt`, { file: o.datalist });
-  });
+    throw new RebakeError('EVAL_GT', `cannot tell the class of ${e}: its folder "${folder}" is ${why}; or give --gt (or --decode alone for predictions without accuracy)`, { file: o.datalist });
+  }
+  return ids as number[];
 }
 
 export function evaluate(o: EvalOptions): EvalResult {
@@ -150,20 +162,33 @@ export function evaluate(o: EvalOptions): EvalResult {
   let topk = 0;
   const decoded: string[] = [];
   let k = o.topk;
+  const warnings: string[] = [];
+  if (pairs.length < entries.length) warnings.push(`only ${pairs.length} of the ${entries.length} datalist entries have outputs in ${o.resultPath}: the accuracy covers those ${pairs.length}`);
   for (const [i, file] of pairs) {
     const scores = scoresOf(file);
+    // A ground truth the model cannot output would count as a silent miss: it is a wrong label set.
+    if (gt && gt[i] >= scores.length) throw new RebakeError('EVAL_GT_RANGE', `class id ${gt[i]} of ${entries[i]} is outside the model's ${scores.length} classes (0..${scores.length - 1})`, { file: o.gt ?? o.datalist });
+    if (labels.length !== scores.length && !warnings.some((w) => w.startsWith('the label'))) {
+      warnings.push(`the label list ${o.label} has ${labels.length} names, the model has ${scores.length} classes: check --label`);
+    }
     const ids = topK(scores, o.topk);
     k = Math.min(k, ids.length);
-    if (ids[0] === gt[i]) top1++;
-    if (ids.includes(gt[i])) topk++;
+    if (gt && ids[0] === gt[i]) top1++;
+    if (gt && ids.includes(gt[i])) topk++;
     ids.forEach((id, r) => decoded.push(`${entries[i]}: Relay top-${r} id: ${id}, prob: ${pyFixed(scores[id], 8)}, class name: ${labels[id] ?? String(id)}\n`));
   }
   if (o.decode) writeFileAtomic(o.decode, decoded.join(''));
-  return { entries: entries.length, evaluated: pairs.length, pairing, k, top1, topk };
+  return { entries: entries.length, evaluated: pairs.length, pairing, k, top1, topk, warnings, groundTruth: gt !== null, decode: o.decode };
 }
 
 export function formatEval(r: EvalResult): string[] {
   const pct = (c: number) => (r.evaluated ? pyFixed((100 * c) / r.evaluated, 3) : 'nan');
+  if (!r.groundTruth) {
+    return [
+      `decoded ${r.evaluated} of ${r.entries} datalist entries (outputs paired ${r.pairing}): top-${r.k} per image in ${r.decode}`,
+      'no ground truth (folders are neither class ids nor synsets, no --gt): no accuracy',
+    ];
+  }
   return [
     `evaluated ${r.evaluated} of ${r.entries} datalist entries (outputs paired ${r.pairing})`,
     `top-1: ${pct(r.top1)}% (${r.top1}/${r.evaluated})`,

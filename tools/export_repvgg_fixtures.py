@@ -99,11 +99,11 @@ class RepVGGBlock(nn.Module):
 
 
 class RepVGG(nn.Module):
-    """stage0 = stem (3 -> widths[0], stride 2), stage1..4 with first-block stride 2,
+    """stage0 = stem (3 -> widths[0], stride stem_stride), stage1..4 with first-block stride 2,
     gap + flatten + linear head. Layer index: stem = 0, stage blocks 1, 2, 3, ..."""
 
     def __init__(self, num_blocks, widths, num_classes, groups_map, se_layers,
-                 se_ratio, eps_fn, head_flatten):
+                 se_ratio, eps_fn, head_flatten, stem_stride=2):
         super().__init__()
         self.head_flatten = head_flatten
         self.layer_info = []  # (layer idx, name, cin, cout, stride, groups, identity, se)
@@ -122,7 +122,7 @@ class RepVGG(nn.Module):
             idx += 1
             return blk
 
-        self.stage0 = make(3, widths[0], 2, "stage0")
+        self.stage0 = make(3, widths[0], stem_stride, "stage0")
         cin = widths[0]
         for s in range(4):
             blocks = []
@@ -224,7 +224,7 @@ def _fuse(kernel, bn):
 
 
 def deploy_forward(model, x):
-    """Re-parameterized forward pass (FORMATS.md section 5), float64: checks that the
+    """Re-parameterized forward pass (docs/repvgg.md), float64: checks that the
     fixtures follow the documented fold, including grouped identity kernels."""
     def block(b, h):
         k3, b3 = _fuse(b.rbr_dense.conv.weight, b.rbr_dense.bn)
@@ -501,7 +501,7 @@ def write_readme(out, summary):
     L.append("that input. Compare with a tolerance (~1e-4 relative); a folded/re-parameterized graph is not")
     L.append("bit-identical to PyTorch.")
     L.append("")
-    L.append("The script also re-parameterizes each model itself (float64, FORMATS.md section 5, grouped")
+    L.append("The script also re-parameterizes each model itself (float64, docs/repvgg.md, grouped")
     L.append("identity kernel = 1 at the centre for output channel i, input channel i mod (in/groups)) and")
     L.append("asserts it reproduces `output`; max differences: " +
              ", ".join("%.2g" % r["maxdiff_deploy_float64"] for r in summary) + ".")

@@ -13,7 +13,6 @@ export function resolveModelPath(arg: string): string {
 
 export const command: CommandSpec = {
   name: 'inspect',
-  summary: 'show inputs, outputs, op histogram, parameters and MACs of a model or build',
   help: `Usage: rebake inspect <model.onnx | build prefix | build folder> [--layers] [--json]
 
 Prints inputs and outputs (dtype, shape), the op histogram, the parameter count and multiply-accumulates
@@ -23,7 +22,9 @@ and where the preprocessing went.
 Options:
   --layers   list MACs per layer
   --json     machine-readable output
-  -h, --help this help`,
+  -h, --help this help
+
+Exit codes: 0 success, 2 bad input or usage (one line naming the file and the problem), 1 internal error (with a stack).`,
   options: { json: { type: 'boolean' }, layers: { type: 'boolean' } },
   positionals: [1, 1],
   async run(args) {
