@@ -3,21 +3,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { RebakeError } from '../../core/errors.js';
 import { readInput, readInputText, unreadable } from '../../core/fsutil.js';
+import { thrownRebakeError } from '../helpers/errors.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rebake-fsutil-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-function failure(f: () => unknown): RebakeError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(RebakeError);
-    return e as RebakeError;
-  }
-  throw new Error('expected a RebakeError');
-}
 
 describe('readInput', () => {
   const spec = { code: 'THING', what: 'a thing file' };
@@ -31,26 +21,26 @@ describe('readInput', () => {
 
   it('a missing file: <code>_MISSING at the file', () => {
     const file = path.join(dir, 'nope.txt');
-    const e = failure(() => readInput(file, spec));
+    const e = thrownRebakeError(() => readInput(file, spec));
     expect([e.code, e.message, e.location]).toEqual(['THING_MISSING', `${file}: no such file (expected a thing file)`, { file }]);
   });
 
   it('a folder: <code>_NOT_FILE, "is a folder"', () => {
-    const e = failure(() => readInputText(dir, spec));
+    const e = thrownRebakeError(() => readInputText(dir, spec));
     expect([e.code, e.message]).toEqual(['THING_NOT_FILE', `${dir}: is a folder (expected a thing file)`]);
   });
 
   it('named by a config key: the error points at the key and names the file', () => {
     const at = { file: 'c.yaml', line: 4, column: 15, path: 'frontend.checkpoint' };
     const file = path.join(dir, 'model.onnx');
-    const e = failure(() => readInput(file, { ...spec, at }));
+    const e = thrownRebakeError(() => readInput(file, { ...spec, at }));
     expect([e.code, e.message, e.location]).toEqual(['THING_MISSING', `c.yaml:4:15 frontend.checkpoint: no such file: ${file} (expected a thing file)`, at]);
   });
 
   it('a parent path that is a file: <code>_MISSING, saying so', () => {
     const file = path.join(dir, 'ok.txt', 'child');
     fs.writeFileSync(path.join(dir, 'ok.txt'), 'x');
-    const e = failure(() => readInput(file, spec));
+    const e = thrownRebakeError(() => readInput(file, spec));
     expect([e.code, e.message]).toEqual(['THING_MISSING', `${file}: a parent path is a file, not a folder (expected a thing file)`]);
   });
 

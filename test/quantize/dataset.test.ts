@@ -6,6 +6,7 @@ import { evenlySpaced, loadSample, sampleRecipe, selectCalibrationFiles } from '
 import { RebakeError } from '../../core/errors.js';
 import { writeNpz } from '../../core/npz.js';
 import { configIn, floatModel, tempDir, touch, uint8Model } from './helpers.js';
+import { thrownRebakeError } from '../helpers/errors.js';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
@@ -14,16 +15,6 @@ function fresh(): string {
   const d = tempDir('calib-ds');
   dirs.push(d);
   return d;
-}
-
-function thrown(f: () => unknown): RebakeError {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof RebakeError) return e;
-    throw e;
-  }
-  throw new Error('expected a RebakeError');
 }
 
 const ZOO_OPS = `  process_ops:
@@ -97,7 +88,7 @@ describe('calibration file choice', () => {
       ['dataset:\n  path: empty\n  sampler: {suffix: JPEG}\n', 'DATASET_EMPTY', /c\.yaml:5:9 dataset\.path: no files with suffix "JPEG" \(dataset\.sampler\.suffix, any case\) under .*empty \(searched recursively\)/],
     ];
     for (const [body, code, message] of cases) {
-      const e = thrown(() => selectCalibrationFiles(configIn(dir, body), () => {}));
+      const e = thrownRebakeError(() => selectCalibrationFiles(configIn(dir, body), () => {}));
       expect(e.code, body).toBe(code);
       expect(e.message, body).toMatch(message);
     }
@@ -114,10 +105,10 @@ describe('sample recipes', () => {
 
   it('process_ops that do not produce the input shape: CALIB_SHAPE located at dataset.process_ops', () => {
     const dir = fresh();
-    const wrongSize = thrown(() => sampleRecipe(configIn(dir, `dataset:\n  path: data\n${ZOO_OPS}`), floatModel(192, 192).graph.inputs[0], undefined, () => {}));
+    const wrongSize = thrownRebakeError(() => sampleRecipe(configIn(dir, `dataset:\n  path: data\n${ZOO_OPS}`), floatModel(192, 192).graph.inputs[0], undefined, () => {}));
     expect(wrongSize.code).toBe('CALIB_SHAPE');
     expect(wrongSize.message).toMatch(/c\.yaml:7:5 dataset\.process_ops: process_ops produce \[3, 224, 224\], but the model input "x" takes \[3, 192, 192\] per sample/);
-    const noToTensor = thrown(() => sampleRecipe(configIn(dir, `dataset:\n  path: data\n${ZOO_OPS.replace('    - type: ToTensor\n', '')}`), floatModel(224, 224).graph.inputs[0], undefined, () => {}));
+    const noToTensor = thrownRebakeError(() => sampleRecipe(configIn(dir, `dataset:\n  path: data\n${ZOO_OPS.replace('    - type: ToTensor\n', '')}`), floatModel(224, 224).graph.inputs[0], undefined, () => {}));
     expect(noToTensor.code).toBe('CALIB_SHAPE');
     expect(noToTensor.message).toMatch(/produce \[224, 224, 3\], .* takes \[3, 224, 224\] per sample \(add ToTensor/);
     // Channels-last model: the same ops without ToTensor fit.
@@ -140,17 +131,17 @@ describe('sample recipes', () => {
 
   it('Resize after Normalize, DecodeImage not first: CALIB_PROCESS_OPS at the op', () => {
     const dir = fresh();
-    const late = thrown(() => sampleRecipe(configIn(dir, 'dataset:\n  path: data\n  process_ops:\n    - type: Normalize\n      mean: [0.5, 0.5, 0.5]\n      std: [0.5, 0.5, 0.5]\n    - type: Resize\n      size: [8, 8]\n'), floatModel(8, 8).graph.inputs[0], undefined, () => {}));
+    const late = thrownRebakeError(() => sampleRecipe(configIn(dir, 'dataset:\n  path: data\n  process_ops:\n    - type: Normalize\n      mean: [0.5, 0.5, 0.5]\n      std: [0.5, 0.5, 0.5]\n    - type: Resize\n      size: [8, 8]\n'), floatModel(8, 8).graph.inputs[0], undefined, () => {}));
     expect(late.code).toBe('CALIB_PROCESS_OPS');
     expect(late.message).toMatch(/c\.yaml:10:7 dataset\.process_ops\[1\]: Resize must come before Normalize/);
-    const decode = thrown(() => sampleRecipe(configIn(dir, 'dataset:\n  path: data\n  process_ops:\n    - type: ToTensor\n    - type: DecodeImage\n'), floatModel(8, 8).graph.inputs[0], undefined, () => {}));
+    const decode = thrownRebakeError(() => sampleRecipe(configIn(dir, 'dataset:\n  path: data\n  process_ops:\n    - type: ToTensor\n    - type: DecodeImage\n'), floatModel(8, 8).graph.inputs[0], undefined, () => {}));
     expect(decode.code).toBe('CALIB_PROCESS_OPS');
     expect(decode.message).toMatch(/dataset\.process_ops\[1\]: DecodeImage must be the first op/);
   });
 
   it('a float model without process_ops or vdsp params: CALIB_NO_PROCESS_OPS (unless the files are npz tensors)', () => {
     const dir = fresh();
-    const e = thrown(() => sampleRecipe(configIn(dir, 'dataset:\n  path: data\n  sampler: {suffix: JPEG}\n'), floatModel(8, 8).graph.inputs[0], undefined, () => {}));
+    const e = thrownRebakeError(() => sampleRecipe(configIn(dir, 'dataset:\n  path: data\n  sampler: {suffix: JPEG}\n'), floatModel(8, 8).graph.inputs[0], undefined, () => {}));
     expect(e.code).toBe('CALIB_NO_PROCESS_OPS');
     expect(e.message).toMatch(/c\.yaml:4:1 dataset: the model takes float32 input "x": add dataset\.process_ops/);
     expect(sampleRecipe(configIn(dir, 'dataset:\n  path: data\n  sampler: {suffix: npz}\n'), floatModel(8, 8).graph.inputs[0], undefined, () => {}).kind).toBe('tensor');
@@ -169,8 +160,8 @@ describe('sample recipes', () => {
     const config = configIn(dir, 'dataset:\n  path: data\n');
     const m = floatModel(8, 8);
     m.graph.inputs[0].shape = [1, 8, 8];
-    expect(thrown(() => sampleRecipe(config, m.graph.inputs[0], undefined, () => {})).code).toBe('CALIB_INPUT');
+    expect(thrownRebakeError(() => sampleRecipe(config, m.graph.inputs[0], undefined, () => {})).code).toBe('CALIB_INPUT');
     m.graph.inputs[0].shape = [4, 3, 8, 8];
-    expect(thrown(() => sampleRecipe(config, m.graph.inputs[0], undefined, () => {})).message).toMatch(/model\.onnx: calibration feeds images: the model input "x" \[4, 3, 8, 8\] has a fixed batch of 4/);
+    expect(thrownRebakeError(() => sampleRecipe(config, m.graph.inputs[0], undefined, () => {})).message).toMatch(/model\.onnx: calibration feeds images: the model input "x" \[4, 3, 8, 8\] has a fixed batch of 4/);
   });
 });

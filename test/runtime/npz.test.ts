@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { RebakeError } from '../../core/errors.js';
+import { thrownRebakeError } from '../helpers/errors.js';
 import { floatToHalf } from '../../core/tensor.js';
 import { NpzReader, readNpy, readNpz, writeNpz, type NpyArray } from '../../core/npz.js';
 import { python, tempDir } from './helpers.js';
@@ -47,16 +47,6 @@ function expectedArrays(): Record<string, NpyArray> {
     f16: { dtype: 'float16', shape: [6], data: f16 },
     i64: { dtype: 'int64', shape: [3], data: new BigInt64Array([-3n, 0n, 2n ** 40n]) },
   };
-}
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof RebakeError) return e.code;
-    throw e;
-  }
-  throw new Error('expected a RebakeError');
 }
 
 beforeAll(() => {
@@ -123,9 +113,9 @@ describe('NpzReader (one reused buffer)', () => {
     for (const [name, bytes] of cases) {
       const file = path.join(dir, name);
       if (bytes) fs.writeFileSync(file, bytes);
-      expect(codeOf(() => reader.read(file))).toBe(codeOf(() => readNpz(file)));
+      expect(thrownRebakeError(() => reader.read(file)).code).toBe(thrownRebakeError(() => readNpz(file)).code);
     }
-    expect(codeOf(() => reader.read(dir))).toBe('NPZ_NOT_FILE');
+    expect(thrownRebakeError(() => reader.read(dir)).code).toBe('NPZ_NOT_FILE');
   });
 });
 
@@ -179,12 +169,12 @@ function readNpyHalf(h: number): string {
 
 describe('corrupt inputs each have their own error', () => {
   it('missing file, folder, empty file, not a zip', () => {
-    expect(codeOf(() => readNpz(path.join(dir, 'nope.npz')))).toBe('NPZ_MISSING');
-    expect(codeOf(() => readNpz(dir))).toBe('NPZ_NOT_FILE');
+    expect(thrownRebakeError(() => readNpz(path.join(dir, 'nope.npz'))).code).toBe('NPZ_MISSING');
+    expect(thrownRebakeError(() => readNpz(dir)).code).toBe('NPZ_NOT_FILE');
     fs.writeFileSync(path.join(dir, 'empty.npz'), '');
-    expect(codeOf(() => readNpz(path.join(dir, 'empty.npz')))).toBe('NPZ_NOT_ZIP');
+    expect(thrownRebakeError(() => readNpz(path.join(dir, 'empty.npz'))).code).toBe('NPZ_NOT_ZIP');
     fs.writeFileSync(path.join(dir, 'text.npz'), 'hello, this is not a zip file at all');
-    expect(codeOf(() => readNpz(path.join(dir, 'text.npz')))).toBe('NPZ_NOT_ZIP');
+    expect(thrownRebakeError(() => readNpz(path.join(dir, 'text.npz'))).code).toBe('NPZ_NOT_ZIP');
   });
 
   it('truncated anywhere: cut in the data, in the central directory, in the end record', () => {
@@ -193,7 +183,7 @@ describe('corrupt inputs each have their own error', () => {
     for (const keep of [40, 200, full.byteLength - 100, full.byteLength - 10]) {
       const f = path.join(dir, `cut-${keep}.npz`);
       fs.writeFileSync(f, full.subarray(0, keep));
-      codes.add(codeOf(() => readNpz(f)));
+      codes.add(thrownRebakeError(() => readNpz(f)).code);
     }
     expect([...codes]).toEqual(['NPZ_TRUNCATED']);
   });
@@ -204,23 +194,23 @@ describe('corrupt inputs each have their own error', () => {
       buf[140] ^= 0xff;
       const f = path.join(dir, `flip-${name}.npz`);
       fs.writeFileSync(f, buf);
-      expect(codeOf(() => readNpz(f))).toBe('NPZ_CORRUPT');
+      expect(thrownRebakeError(() => readNpz(f)).code).toBe('NPZ_CORRUPT');
     }
   });
 
   it('bad npy header, fortran order, big-endian, strings, objects', () => {
     fs.writeFileSync(path.join(dir, 'garbage.npy'), Buffer.from('\x93NUMPY\x01\x00\x10\x00{garbage}       \n', 'latin1'));
-    expect(codeOf(() => readNpy(path.join(dir, 'garbage.npy')))).toBe('NPY_HEADER');
+    expect(thrownRebakeError(() => readNpy(path.join(dir, 'garbage.npy'))).code).toBe('NPY_HEADER');
     fs.writeFileSync(path.join(dir, 'nomagic.npy'), 'NUMPY-but-not-really');
-    expect(codeOf(() => readNpy(path.join(dir, 'nomagic.npy')))).toBe('NPY_HEADER');
-    expect(codeOf(() => readNpy(path.join(dir, 'fortran.npy')))).toBe('NPY_FORTRAN');
-    expect(codeOf(() => readNpz(path.join(dir, 'fortran.npz')))).toBe('NPY_FORTRAN');
-    expect(codeOf(() => readNpy(path.join(dir, 'bigendian.npy')))).toBe('NPY_DTYPE');
-    expect(codeOf(() => readNpy(path.join(dir, 'strings.npy')))).toBe('NPY_DTYPE');
-    expect(codeOf(() => readNpz(path.join(dir, 'object.npz')))).toBe('NPY_DTYPE');
+    expect(thrownRebakeError(() => readNpy(path.join(dir, 'nomagic.npy'))).code).toBe('NPY_HEADER');
+    expect(thrownRebakeError(() => readNpy(path.join(dir, 'fortran.npy'))).code).toBe('NPY_FORTRAN');
+    expect(thrownRebakeError(() => readNpz(path.join(dir, 'fortran.npz'))).code).toBe('NPY_FORTRAN');
+    expect(thrownRebakeError(() => readNpy(path.join(dir, 'bigendian.npy'))).code).toBe('NPY_DTYPE');
+    expect(thrownRebakeError(() => readNpy(path.join(dir, 'strings.npy'))).code).toBe('NPY_DTYPE');
+    expect(thrownRebakeError(() => readNpz(path.join(dir, 'object.npz'))).code).toBe('NPY_DTYPE');
     const v1 = fs.readFileSync(path.join(dir, 'v1.npy'));
     fs.writeFileSync(path.join(dir, 'short.npy'), v1.subarray(0, v1.byteLength - 4));
-    expect(codeOf(() => readNpy(path.join(dir, 'short.npy')))).toBe('NPY_TRUNCATED');
+    expect(thrownRebakeError(() => readNpy(path.join(dir, 'short.npy'))).code).toBe('NPY_TRUNCATED');
   });
 
   it('messages name the file and the member', () => {
