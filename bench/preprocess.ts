@@ -2,7 +2,7 @@
  * bench:preprocess — baked preprocessing vs host preprocessing, side by side on zoo RepVGG-A0 at batch 8
  * (onnxruntime-node, all graph optimizations, one intra-op thread; rounds interleave the two paths, ABBA):
  *   baked:  uint8 images -> model built with the vdsp params (preprocessing inside the graph)
- *   host:   runtime/preprocess.ts on each image -> model built without vdsp params (float input)
+ *   host:   builders/preprocess/host.ts on each image -> model built without vdsp params (float input)
  * Prints median times and
  *   ratio = time(host path) / time(baked path), per round, median                 target >= 1.0
  *   share = time(the baked model's preprocessing alone) / time(baked model), median  target <= 5%
@@ -25,9 +25,9 @@ import type { VdspParams } from '../builders/config/types.js';
 import { encodeModel, loadModel, saveModel, type Model } from '../builders/ir/model.js';
 import { PREPROCESS_METADATA_KEY, type PreprocessRecord } from '../builders/passes/bake-preprocess.js';
 import { repvggModel } from '../builders/zoo/repvgg.js';
+import { preprocess, resizeU8 } from '../builders/preprocess/host.js';
 import { readNpz } from '../core/npz.js';
 import { packageFile } from '../core/paths.js';
-import { preprocess, resizeU8 } from '../runtime/preprocess.js';
 import { cpuLine, median } from './lib.js';
 
 const BATCH = 8;

@@ -12,7 +12,7 @@ import { ensureDir, readInputText } from '../core/fsutil.js';
 import { asNpyDtype, readNpz, writeNpz, type NpyArray } from '../core/npz.js';
 import { Interrupted, type MemoryReport, type Pool, type Unit, type UnitResult } from './pool.js';
 import { peakRssBytes } from './link.js';
-import { Progress } from './progress.js';
+import { Progress } from '../core/progress.js';
 import type { BadItem, InputPlan } from './protocol.js';
 import { startPool, withInterrupt, type RunSettings } from './start.js';
 

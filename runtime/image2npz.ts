@@ -1,17 +1,15 @@
 /**
  * The zoo's image2npz: every image under a folder (recursively, by suffix) -> `<target>/<parent folder>/<name>.npz`
  * holding `input_0`, uint8 RGB planar [3,H,W] at the original size, plus a datalist of the npz paths (absolute,
- * sorted). Decoding is libvips through sharp, made to match OpenCV's imread + BGR2RGB: EXIF orientation applied,
- * embedded ICC profiles NOT applied (OpenCV ignores them; applying rocket.jpg's moved pixels by up to 55).
- * Several images decode at once; each npz is written atomically.
+ * sorted). Decoding: core/image.ts (sharp, matching OpenCV's imread + BGR2RGB). Several images decode at once; each npz is written atomically.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import sharp from 'sharp';
 import { RebakeError } from '../core/errors.js';
 import { ensureDir, writeFileAtomic } from '../core/fsutil.js';
+import { decodeImage } from '../core/image.js';
 import { writeNpz } from '../core/npz.js';
-import { Progress } from './progress.js';
+import { Progress } from '../core/progress.js';
 
 export interface Image2NpzOptions {
   datasetPath: string;
@@ -40,27 +38,6 @@ function findImages(dir: string, suffix: string): string[] {
   };
   walk(dir);
   return out.sort();
-}
-
-/** Decode one image to uint8 RGB planar [3,H,W]. */
-export async function decodeImage(file: string): Promise<{ data: Uint8Array; shape: [number, number, number] }> {
-  let raw: { data: Buffer; info: sharp.OutputInfo };
-  try {
-    raw = await sharp(file).rotate().keepIccProfile().removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-  } catch (e) {
-    throw new RebakeError('IMAGE_DECODE', `cannot decode the image: ${(e as Error).message}`, { file });
-  }
-  const { width: w, height: h, channels } = raw.info;
-  if (channels !== 3) throw new RebakeError('IMAGE_DECODE', `decoded to ${channels} channels, expected RGB`, { file });
-  const hwc = raw.data;
-  const chw = new Uint8Array(3 * h * w);
-  const plane = h * w;
-  for (let i = 0, j = 0; i < plane; i++, j += 3) {
-    chw[i] = hwc[j];
-    chw[plane + i] = hwc[j + 1];
-    chw[2 * plane + i] = hwc[j + 2];
-  }
-  return { data: chw, shape: [3, h, w] };
 }
 
 export async function image2npz(o: Image2NpzOptions): Promise<Image2NpzResult> {

@@ -9,7 +9,7 @@
 import { RebakeError } from '../core/errors.js';
 import { floatToHalf, halfToFloat } from '../core/tensor.js';
 import type { NpyArray } from '../core/npz.js';
-import { imageForBakedModel, preprocess, resizeU8 } from './preprocess.js';
+import { imageAtInputSize, preprocess } from '../builders/preprocess/host.js';
 import type { InputPlan } from './protocol.js';
 
 export type InputData = Uint8Array | Float32Array | Uint16Array;
@@ -58,15 +58,7 @@ export function prepareRow(img: NpyArray, file: string, plan: InputPlan, out: In
   const u8 = img.data as Uint8Array;
   if (plan.dtype === 'float32' && plan.vdsp) preprocess(u8, c, h, w, plan.vdsp, out as Float32Array, row * size, file);
   else if (plan.vdsp && plan.dtype === 'float16') store(preprocess(u8, c, h, w, plan.vdsp, undefined, 0, file), plan, dst);
-  else store(sizedForModel(u8, c, h, w, plan), plan, dst);
-}
-
-/** The uint8 image at the model's input size: as is, or resized the way the vdsp op would (BILINEAR_CV by default). */
-function sizedForModel(u8: Uint8Array, c: number, h: number, w: number, plan: InputPlan): Uint8Array {
-  if (h === plan.h && w === plan.w) return u8;
-  const v = plan.vdsp;
-  if (v && v.OpConfig.IimageHeight === plan.h && v.OpConfig.IimageWidth === plan.w) return imageForBakedModel(u8, c, h, w, v);
-  return resizeU8(u8, c, h, w, plan.h, plan.w, v?.OpConfig.ResizeType ?? 'BILINEAR_CV');
+  else store(imageAtInputSize(u8, c, h, w, plan.h, plan.w, plan.vdsp), plan, dst);
 }
 
 function store(src: Uint8Array | Float32Array, plan: InputPlan, dst: InputData): void {

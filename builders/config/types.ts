@@ -23,7 +23,7 @@ export interface BuildConfig {
   backend: {
     type: 'onnxruntime';
     dtype: BuildDtype;
-    quantize?: { calibrate_mode?: 'percentile' | 'max' | 'kl_divergence' | 'mse'; quantize_per_channel?: boolean; [k: string]: unknown };
+    quantize?: { calibrate_mode?: 'percentile' | 'max' | 'kl_divergence' | 'mse'; quantize_per_channel?: boolean; percentile?: number; [k: string]: unknown };
   };
   graph: { extra_ops?: { type: 'softmax' } };
   dataset?: {

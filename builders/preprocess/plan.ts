@@ -1,6 +1,6 @@
 /**
  * What a vdsp params file asks for, as concrete steps for one input image size: the single description the
- * graph builder (passes/bake-preprocess.ts) and the host (runtime/preprocess.ts) both follow.
+ * graph builder (passes/bake-preprocess.ts) and the host (builders/preprocess/host.ts) both follow.
  *
  * Order: resize (or letterbox: aspect-keeping resize, then pad) -> crop -> channel swap -> normalize, all
  * on uint8 planar RGB [3,H,W] until the normalization. The swap commutes with the per-channel geometry, so

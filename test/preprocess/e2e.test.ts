@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBuild, type BuildResult } from '../../builders/build.js';
 import { loadModel, saveModel } from '../../builders/ir/model.js';
 import { repvggModel } from '../../builders/zoo/repvgg.js';
-import { imageForBakedModel } from '../../runtime/preprocess.js';
+import { imageForBakedModel } from '../../builders/preprocess/host.js';
 import { expected, image, index, normalizedExpected, preprocessRecord, vdsp } from './fixtures.js';
 
 const VDSP = path.resolve('vdsp_params/official-repvgg_a0-vdsp_params.json');

@@ -9,7 +9,7 @@ import type { ResizeType } from '../../builders/config/types.js';
 import { DataType } from '../../core/tensor.js';
 import { bakePreprocess } from '../../builders/passes/bake-preprocess.js';
 import { planFor, type PreprocessPlan, type Window } from '../../builders/preprocess/plan.js';
-import { resizeU8 } from '../../runtime/preprocess.js';
+import { resizeU8 } from '../../builders/preprocess/host.js';
 import { maxAbsDiff, runOrt } from '../helpers/ort.js';
 import { runPass, passInputs } from '../helpers/passes.js';
 import { identityModel, withInputSize } from '../helpers/preprocess-models.js';

@@ -1,7 +1,7 @@
-/** Host preprocessing (runtime/preprocess.ts) against the OpenCV / Pillow / numpy golden fixtures. */
+/** Host preprocessing (builders/preprocess/host.ts) against the OpenCV / Pillow / numpy golden fixtures. */
 import { describe, expect, it } from 'vitest';
 import { planFor } from '../../builders/preprocess/plan.js';
-import { geometryU8, imageForBakedModel, preprocess, resizeU8 } from '../../runtime/preprocess.js';
+import { geometryU8, imageForBakedModel, preprocess, resizeU8 } from '../../builders/preprocess/host.js';
 import { maxAbsDiff } from '../helpers/ort.js';
 import { diffU8, expected, image, index, normalizedExpected, normTolerance, swapChannels, vdsp } from './fixtures.js';
 

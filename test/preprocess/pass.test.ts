@@ -11,7 +11,7 @@ import { RebakeError } from '../../core/errors.js';
 import { cloneModel, type Model } from '../../builders/ir/model.js';
 import { DataType, floatToHalf, halfToFloat } from '../../core/tensor.js';
 import { bakePreprocess } from '../../builders/passes/bake-preprocess.js';
-import { preprocess } from '../../runtime/preprocess.js';
+import { preprocess } from '../../builders/preprocess/host.js';
 import { maxAbs, maxAbsDiff, runOrt } from '../helpers/ort.js';
 import { runPass, passInputs } from '../helpers/passes.js';
 import { convsModel, identityModel, reluFirstModel, withInputSize } from '../helpers/preprocess-models.js';

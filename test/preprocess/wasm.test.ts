@@ -1,13 +1,13 @@
 /**
- * The BILINEAR_CV host resize runs in WebAssembly SIMD (runtime/resize-cv.wat): the committed bytes are the
+ * The BILINEAR_CV host resize runs in WebAssembly SIMD (builders/preprocess/resize-cv.wat): the committed bytes are the
  * compiler's output for the committed source, and the kernel equals the scalar fixed-point formula
  * (tables.ts; the OpenCV fixtures check the formula itself in host.test.ts) on sizes that are not multiples
  * of its 8- and 16-column steps, upscales, downscales, one-pixel images and crop windows.
  */
 import { describe, expect, it } from 'vitest';
 import { cvAxis } from '../../builders/preprocess/tables.js';
-import { resizeU8 } from '../../runtime/preprocess.js';
-import { RESIZE_CV_WASM_BASE64 } from '../../runtime/resize-cv-wasm.js';
+import { resizeU8 } from '../../builders/preprocess/host.js';
+import { RESIZE_CV_WASM_BASE64 } from '../../builders/preprocess/resize-cv-wasm.js';
 import { compileResizeWat } from '../../tools/build_resize_wasm.js';
 import { diffU8 } from './fixtures.js';
 
@@ -46,7 +46,7 @@ function seeded(n: number, seed: number): Uint8Array {
 }
 
 describe('BILINEAR_CV in WebAssembly SIMD', () => {
-  it('the committed module is the compiled runtime/resize-cv.wat', async () => {
+  it('the committed module is the compiled builders/preprocess/resize-cv.wat', async () => {
     const compiled = await compileResizeWat();
     expect(Buffer.from(RESIZE_CV_WASM_BASE64, 'base64').equals(Buffer.from(compiled))).toBe(true);
   });

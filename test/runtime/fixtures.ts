@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { readNpz, writeNpz, type NpyArray } from '../../core/npz.js';
-import { resizeU8 } from '../../runtime/preprocess.js';
+import { resizeU8 } from '../../builders/preprocess/host.js';
 import { maxAbsDiff, runOrt } from '../helpers/ort.js';
 
 /** Seeded uint8 bytes (xorshift), so every run of the tests feeds the same images. */

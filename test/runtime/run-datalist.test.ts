@@ -119,7 +119,7 @@ for f in sorted(os.listdir(d)):
     const r = cli(['run', '-m', fmodel, '--vdsp_params', vdsp, '--datalist', list, '--path_output', out, '-b', '5']);
     expect(r.status).toBe(0);
     // The reference: the runtime's preprocess() (tested against OpenCV by its own suite) then onnxruntime.
-    const { preprocess } = await import('../../runtime/preprocess.js');
+    const { preprocess } = await import('../../builders/preprocess/host.js');
     const { readNpz } = await import('../../core/npz.js');
     const { runOrt } = await import('../helpers/ort.js');
     const ort = (await import('onnxruntime-node')).default;

@@ -4,13 +4,13 @@
  * are pixel-exact (OpenCV / Pillow integer arithmetic); normalization is float32 (x - sub) * mul, bit-equal
  * to the graph's explicit Sub/Mul.
  * Speed: only the output window (the crop) is resampled, each needed source row is filtered once, typed
- * arrays only, no per-pixel allocation; BILINEAR_CV runs in WebAssembly SIMD (runtime/resize-cv.wat).
+ * arrays only, no per-pixel allocation; BILINEAR_CV runs in WebAssembly SIMD (resize-cv.wat).
  */
-import { RebakeError } from '../core/errors.js';
-import type { ResizeType, VdspParams } from '../builders/config/types.js';
-import { LETTERBOX_PAD, planFor, type PreprocessPlan, type Window } from '../builders/preprocess/plan.js';
-import { cvAxis, linearAxis, pillowAxis, PILLOW_BITS, roundHalfEven } from '../builders/preprocess/tables.js';
+import { RebakeError } from '../../core/errors.js';
+import type { ResizeType, VdspParams } from '../config/types.js';
+import { LETTERBOX_PAD, planFor, type PreprocessPlan, type Window } from './plan.js';
 import { RESIZE_CV_WASM_BASE64 } from './resize-cv-wasm.js';
+import { cvAxis, linearAxis, pillowAxis, PILLOW_BITS, roundHalfEven } from './tables.js';
 
 /**
  * Resize uint8 planar [c,h,w] to [c,oh,ow] and return only `win` of the result ([c,win.h,win.w]); the whole
@@ -50,7 +50,7 @@ function copyWindow(src: Uint8Array, c: number, h: number, w: number, wd: Window
   }
 }
 
-/** The WebAssembly SIMD kernel of runtime/resize-cv.wat, instantiated on first use. */
+/** The WebAssembly SIMD kernel of builders/preprocess/resize-cv.wat, instantiated on first use. */
 interface CvKernel {
   memory: WebAssembly.Memory;
   resize(src: number, c: number, h: number, w: number, n: number, np: number, wh: number, xi: number, xw: number, ytab: number, rows: number, dst: number): void;
@@ -259,4 +259,15 @@ export function imageForBakedModel(imageU8: Uint8Array, c: number, h: number, w:
     return geometryU8(imageU8, c, h, w, planFor(vdsp, h, w));
   }
   return resizeU8(imageU8, c, h, w, ih, iw, cfg.ResizeType);
+}
+
+/**
+ * A uint8 image at a uint8 model's input size (ih x iw): as is, or resized the way the vdsp op would
+ * (imageForBakedModel when the params are set up for that size, else a resize with their ResizeType,
+ * BILINEAR_CV without params). `rebake run` and calibration feed baked models through this one function.
+ */
+export function imageAtInputSize(u8: Uint8Array, c: number, h: number, w: number, ih: number, iw: number, vdsp?: VdspParams): Uint8Array {
+  if (h === ih && w === iw) return u8;
+  if (vdsp && vdsp.OpConfig.IimageHeight === ih && vdsp.OpConfig.IimageWidth === iw) return imageForBakedModel(u8, c, h, w, vdsp);
+  return resizeU8(u8, c, h, w, ih, iw, vdsp?.OpConfig.ResizeType ?? 'BILINEAR_CV');
 }

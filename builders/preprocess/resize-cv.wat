@@ -1,6 +1,6 @@
 ;; BILINEAR_CV (OpenCV INTER_LINEAR on uint8) for one planar image, in WebAssembly SIMD. The arithmetic is the
-;; one runtime/preprocess.ts documents and builders/preprocess/tables.ts describes; the caller lays out the
-;; tables. Compiled by tools/build_resize_wasm.ts into runtime/resize-cv-wasm.ts (the bytes, base64).
+;; one host.ts documents and builders/preprocess/tables.ts describes; the caller lays out the
+;; tables. Compiled by tools/build_resize_wasm.ts into resize-cv-wasm.ts (the bytes, base64).
 ;;
 ;; Memory the caller fills (byte offsets, every table 16-byte aligned, widths padded to np = n rounded up to 16):
 ;;   xi   i32 per output column: the first source column (the second is xi + 1; where its weight is 0 it may
