@@ -9,7 +9,6 @@ export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
 export interface CommandSpec {
   name: string;
-  summary: string;
   /** Full help text printed by `rebake <command> --help`. */
   help: string;
   options: OptionSpec;

@@ -7,6 +7,7 @@ import { packageVersion as version } from '../core/version.js';
 import type { CommandSpec } from './args.js';
 import { parseCommandArgs } from './args.js';
 
+/** Each command with its one-line summary (here, not in the command's module: `rebake --help` imports none). */
 const COMMANDS: Record<string, string> = {
   build: 'compile a train-time ONNX model from a vamc-style YAML config',
   inspect: 'show inputs, outputs, op histogram, parameters and MACs of a model or build',

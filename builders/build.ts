@@ -14,6 +14,7 @@ import { modelStats, type IOInfo } from './inspect.js';
 import { decodeModel, ONNX_INPUT, saveModel, type Model } from './ir/model.js';
 import { PASSES } from './passes/index.js';
 import { runPasses, type PassRecord } from './passes/manager.js';
+import { compiledModule } from '../core/paths.js';
 import { packageVersion } from '../core/version.js';
 
 export interface Manifest {
@@ -62,18 +63,9 @@ function readModelFile(config: BuildConfig): { bytes: Buffer; model: Model; sha2
   return { bytes, model: decodeModel(bytes, file), sha256 };
 }
 
-const HASH_WORKER = `const { parentPort, workerData } = require('node:worker_threads');
-const fs = require('node:fs');
-const hash = require('node:crypto').createHash('sha256');
-const fd = fs.openSync(workerData, 'r');
-const chunk = Buffer.allocUnsafe(1 << 22);
-for (let n; (n = fs.readSync(fd, chunk, 0, chunk.length, null)) > 0; ) hash.update(chunk.subarray(0, n));
-fs.closeSync(fd);
-parentPort.postMessage(hash.digest('hex'));`;
-
 function sha256InWorker(file: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(HASH_WORKER, { eval: true, workerData: file });
+    const w = new Worker(compiledModule(new URL('./sha256-worker.js', import.meta.url)), { workerData: file });
     w.once('message', (h: string) => resolve(h));
     w.once('error', reject);
   });

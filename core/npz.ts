@@ -8,7 +8,6 @@
  */
 import fs from 'node:fs';
 import zlib from 'node:zlib';
-import { inflateSync } from 'fflate';
 import { InternalError, RebakeError } from './errors.js';
 import { readInput, writeFileAtomic } from './fsutil.js';
 import { DataType, elementCount, viewRawBytes, type TensorData } from './tensor.js';
@@ -215,9 +214,11 @@ function memberBytes(buf: Uint8Array, e: ZipEntry, file: string): Uint8Array {
   if (e.method === 0) data = raw;
   else if (e.method === 8) {
     try {
-      data = inflateSync(raw, { out: new Uint8Array(e.size) });
+      // The zip's size bounds the output: a corrupt (or hostile) stream cannot inflate past it.
+      data = zlib.inflateRawSync(raw, { maxOutputLength: Math.max(1, e.size) });
     } catch (err) {
-      throw new RebakeError('NPZ_CORRUPT', `corrupt deflate data: ${(err as Error).message}`, loc);
+      const tooLong = (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
+      throw new RebakeError('NPZ_CORRUPT', `corrupt deflate data: ${tooLong ? `it inflates past the ${e.size} bytes the zip says` : 'the stream does not decode'}`, loc);
     }
   } else throw new RebakeError('NPZ_COMPRESSION', `zip compression method ${e.method} is not supported (expected stored or deflate, as numpy writes)`, loc);
   if (data.byteLength !== e.size) throw new RebakeError('NPZ_CORRUPT', `member is ${data.byteLength} bytes after decompression, the zip says ${e.size}`, loc);

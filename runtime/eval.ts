@@ -1,5 +1,5 @@
 /**
- * Top-1 / top-k accuracy of run outputs, and the zoo's decoded result format (FORMATS.md §4).
+ * Top-1 / top-k accuracy of run outputs, and the zoo's decoded result format (docs/eval.md).
  * eval/vamp_eval.py is the numpy twin of this file: same pairing, same ground truth rules, same tie order
  * (higher score first, then lower class id), same number formatting (Python's correctly rounded '%.Nf',
  * reproduced here exactly), so the two print identical lines.

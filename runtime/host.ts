@@ -78,8 +78,10 @@ function startSessions(msg: Extract<ToHost, { type: 'init' }>): void {
 }
 
 /**
- * Test hook (REBAKE_FAILPOINT=kill-host:<n>:<file>): the first host to receive its n-th unit SIGKILLs itself
- * while holding work, to exercise the coordinator's recovery; creating <file> makes it happen only once.
+ * Fault injection, a supported hook (README, "Fault injection"): with REBAKE_FAILPOINT=kill-host:<n>:<file>
+ * the first host to receive its n-th unit SIGKILLs itself while holding work, so that the coordinator's
+ * recovery can be exercised from outside (tests, a user's own chaos checks); creating <file> (exclusive
+ * create) makes it happen once per file, across hosts and runs.
  */
 function dieIfFirst(claim: string): void {
   try {

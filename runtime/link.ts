@@ -20,12 +20,8 @@ export interface Link<In, Out> {
   kill(): void;
 }
 
-export function processLink<In, Out>(script: URL, env: Record<string, string> = {}): Link<In, Out> {
-  const child = fork(fileURLToPath(script), [], {
-    serialization: 'advanced',
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, ...env },
-  });
+export function processLink<In, Out>(script: URL): Link<In, Out> {
+  const child = fork(fileURLToPath(script), [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return {
     pid: child.pid ?? -1,
     send: (msg) => {
@@ -37,8 +33,8 @@ export function processLink<In, Out>(script: URL, env: Record<string, string> = 
   };
 }
 
-export function threadLink<In, Out>(script: URL, workerData?: unknown): Link<In, Out> {
-  const w = new Worker(script, { workerData });
+export function threadLink<In, Out>(script: URL): Link<In, Out> {
+  const w = new Worker(script);
   return {
     pid: process.pid,
     send: (msg, transfer) => w.postMessage(msg, transfer),

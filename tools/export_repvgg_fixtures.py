@@ -229,7 +229,7 @@ def _fuse(kernel, bn):
 
 
 def deploy_forward(model, x):
-    """Re-parameterized forward pass (FORMATS.md section 5), float64: checks that the
+    """Re-parameterized forward pass (docs/repvgg.md), float64: checks that the
     fixtures follow the documented fold, including grouped identity kernels."""
     def block(b, h):
         k3, b3 = _fuse(b.rbr_dense.conv.weight, b.rbr_dense.bn)
@@ -506,7 +506,7 @@ def write_readme(out, summary):
     L.append("that input. Compare with a tolerance (~1e-4 relative); a folded/re-parameterized graph is not")
     L.append("bit-identical to PyTorch.")
     L.append("")
-    L.append("The script also re-parameterizes each model itself (float64, FORMATS.md section 5, grouped")
+    L.append("The script also re-parameterizes each model itself (float64, docs/repvgg.md, grouped")
     L.append("identity kernel = 1 at the centre for output channel i, input channel i mod (in/groups)) and")
     L.append("asserts it reproduces `output`; max differences: " +
              ", ".join("%.2g" % r["maxdiff_deploy_float64"] for r in summary) + ".")

@@ -245,7 +245,7 @@ def run_config(chw, op_type, cfg):
     return resized_chw, normalize(cropped_chw, cfg), info
 
 
-# FORMATS.md's fixed-point description of OpenCV INTER_LINEAR on uint8, used to
+# The fixed-point description (docs/vdsp-params.md) of OpenCV INTER_LINEAR on uint8, used to
 # cross-check that every cv2 result here follows it (TypeScript implements the same).
 def fixed_point_resize(hwc, dw, dh):
     sh, sw = hwc.shape[:2]
@@ -578,7 +578,7 @@ def write_readme(out, index):
     A("")
     fp = index["fixed_point_check"]
     A("Cross-check: every BILINEAR_CV resize here (%d resizes whose size differs from the input) was" % fp["resizes"])
-    A("also computed with the fixed-point description in FORMATS.md section 2 (float32 source")
+    A("also computed with the fixed-point description in docs/vdsp-params.md (float32 source")
     A("coordinate from a double scale 1/(dst/src), 11-bit weights rounded to nearest, horizontal")
     A("clamping, vertical row clipping without weight clamping, `((S0>>4)*w0>>16) + ((S1>>4)*w1>>16) + 2 >> 2`);")
     A("mismatching resizes: %d, mismatching values: %d. OpenCV here has no IPP (Debian build)," % (

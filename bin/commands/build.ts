@@ -4,7 +4,6 @@ import { stringOption } from '../args.js';
 
 export const command: CommandSpec = {
   name: 'build',
-  summary: 'compile a train-time ONNX model from a vamc-style YAML config',
   help: `Usage: rebake build <config.yaml> [--vdsp_params params.json] [--json]
 
 Reads the YAML (frontend.checkpoint, backend.dtype, graph.extra_ops, vdsp_params, workspace.path, passes),

@@ -22,7 +22,6 @@ The same numbers: python3 eval/vamp_eval.py with the same arguments (numpy only)
 
 export const command: CommandSpec = {
   name: 'eval',
-  summary: 'top-1/top-5 accuracy of run outputs',
   help: HELP,
   options: {
     result_path: { type: 'string' },

@@ -15,7 +15,6 @@ paths to --text_path: the datalist for \`rebake run --datalist\`.
 
 export const command: CommandSpec = {
   name: 'image2npz',
-  summary: 'convert a folder of images to npz files and a datalist',
   help: HELP,
   options: {
     dataset_path: { type: 'string' },

@@ -13,7 +13,6 @@ export function resolveModelPath(arg: string): string {
 
 export const command: CommandSpec = {
   name: 'inspect',
-  summary: 'show inputs, outputs, op histogram, parameters and MACs of a model or build',
   help: `Usage: rebake inspect <model.onnx | build prefix | build folder> [--layers] [--json]
 
 Prints inputs and outputs (dtype, shape), the op histogram, the parameter count and multiply-accumulates

@@ -76,7 +76,6 @@ function summaryLine(r: DatalistSummary, out: string): string {
 
 export const command: CommandSpec = {
   name: 'run',
-  summary: 'run a built model over a datalist of npz files, or measure its performance',
   help: HELP,
   positionals: [0, 16],
   options: {

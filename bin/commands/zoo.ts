@@ -12,7 +12,6 @@ const archList = Object.values(ARCHS)
 
 export const command: CommandSpec = {
   name: 'zoo',
-  summary: 'write a train-time RepVGG ONNX (seeded random weights) for tests and demos',
   help: `Usage: rebake zoo <arch> --out file.onnx [--seed N] [--dynamic-batch] [--bn-folded] [--size S] [--opset 11|13]
 
 Writes a train-time RepVGG of the official architecture with seeded random weights and non-trivial

@@ -8,6 +8,9 @@ import { DataType, Tensor, makeTensor, toFloat32, toNumbers, type TensorData } f
 
 export type Dim = number | string;
 
+/** The name of a symbolic batch dimension rebake writes (make-batch-dynamic, bake-preprocess). */
+export const BATCH_DIM = 'N';
+
 export interface ValueInfo {
   name: string;
   elemType: DataType;

@@ -62,11 +62,11 @@ export function decodeModel(buf: Uint8Array, file: string): Model {
   try {
     proto = onnx.ModelProto.decode(buf);
   } catch (e) {
-    const msg = (e as Error).message;
-    if (/index out of range/.test(msg)) {
+    // protobufjs reports reading past the end as a RangeError, every other malformation as a plain Error.
+    if (e instanceof RangeError) {
       throw new RebakeError('ONNX_TRUNCATED', `truncated ONNX model (protobuf ends early after ${buf.byteLength} bytes)`, { file });
     }
-    throw new RebakeError('ONNX_CORRUPT', `not an ONNX model (protobuf decode failed: ${msg})`, { file });
+    throw new RebakeError('ONNX_CORRUPT', `not an ONNX model (protobuf decode failed: ${(e as Error).message})`, { file });
   }
   if (!proto.graph || !proto.opsetImport?.length) {
     throw new RebakeError('ONNX_CORRUPT', 'not an ONNX model (no graph or no opset import)', { file });

@@ -15,11 +15,12 @@ import { inferShapes } from '../ir/shapes.js';
 import { opsetVersion, type Model } from '../ir/model.js';
 import type { Pass, PassReport } from './pass.js';
 
-function append(g: Graph, out: ValueInfo, rank: number | undefined, opset: number): string {
+/** Append the Softmax for output `out`, or say why not; returns the one line for the report. */
+function append(g: Graph, out: ValueInfo, rank: number | undefined, opset: number): { change: string } | { skipped: string } {
   const y = out.name;
   const producer = g.producer(y);
-  if (!producer) return `skipped ${y}: no node produces it (a graph input or constant)`;
-  if (producer.opType === 'Softmax' && producer.domain === '') return `skipped ${y}: already produced by Softmax ${producer.name}`;
+  if (!producer) return { skipped: `skipped ${y}: no node produces it (a graph input or constant)` };
+  if (producer.opType === 'Softmax' && producer.domain === '') return { skipped: `skipped ${y}: already produced by Softmax ${producer.name}` };
   const logits = g.uniqueName(`${y}_logits`);
   for (const n of g.consumers(y)) g.setInput(n, null, y, logits);
   g.renameOutput(producer, producer.outputs.indexOf(y), logits);
@@ -27,7 +28,7 @@ function append(g: Graph, out: ValueInfo, rank: number | undefined, opset: numbe
   const name = g.uniqueName(`${y}/Softmax`);
   if (opset >= 13 || rank === undefined || rank <= 2) {
     g.addNode({ name, opType: 'Softmax', inputs: [logits], outputs: [y], attrs: { axis } });
-    return `Softmax ${name} over axis ${axis}${rank === undefined ? ' (rank unknown: the last axis)' : ''} of ${y} (scores now ${logits})`;
+    return { change: `Softmax ${name} over axis ${axis}${rank === undefined ? ' (rank unknown: the last axis)' : ''} of ${y} (scores now ${logits})` };
   }
   const toLast = [...Array(rank).keys()].filter((i) => i !== axis).concat(axis);
   const back = toLast.map((_, i) => toLast.indexOf(i));
@@ -36,7 +37,7 @@ function append(g: Graph, out: ValueInfo, rank: number | undefined, opset: numbe
   g.addNode({ name: g.uniqueName(`${y}/Transpose`), opType: 'Transpose', inputs: [logits], outputs: [moved], attrs: { perm: toLast } });
   g.addNode({ name, opType: 'Softmax', inputs: [moved], outputs: [soft], attrs: { axis: rank - 1 } });
   g.addNode({ name: g.uniqueName(`${y}/Transpose_back`), opType: 'Transpose', inputs: [soft], outputs: [y], attrs: { perm: back } });
-  return `Softmax ${name} over axis ${axis} of ${y}, between Transposes (opset ${opset} Softmax flattens trailing axes)`;
+  return { change: `Softmax ${name} over axis ${axis} of ${y}, between Transposes (opset ${opset} Softmax flattens trailing axes)` };
 }
 
 export const appendSoftmax: Pass = {
@@ -49,7 +50,8 @@ export const appendSoftmax: Pass = {
     const inferred = g.outputs.some((o) => !o.shape) ? inferShapes(g) : undefined;
     for (const out of g.outputs) {
       const line = append(g, out, (out.shape ?? inferred?.get(out.name))?.length, opset);
-      (line.startsWith('skipped') ? report.skipped : report.changes).push(line);
+      if ('change' in line) report.changes.push(line.change);
+      else report.skipped.push(line.skipped);
     }
     g.sortNodes();
     return report;

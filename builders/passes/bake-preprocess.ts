@@ -19,7 +19,7 @@
  */
 import path from 'node:path';
 import { InternalError, RebakeError } from '../../core/errors.js';
-import type { Graph, ValueInfo } from '../ir/graph.js';
+import { BATCH_DIM, type Graph, type ValueInfo } from '../ir/graph.js';
 import { opsetVersion, type Model } from '../ir/model.js';
 import { DataType, dataTypeName, floatToHalf } from '../../core/tensor.js';
 import type { VdspParams } from '../config/types.js';
@@ -172,7 +172,7 @@ function run(model: Model, ctx: PassContext): PassReport {
   g.replaceAllUses(name, net);
   const oldShape = input.shape!;
   // A static batch stays: the graph may depend on it (an exported flatten Reshape to [1, -1] does).
-  const batch = oldShape[0] === -1 ? 'N' : oldShape[0];
+  const batch = oldShape[0] === -1 ? BATCH_DIM : oldShape[0];
   g.inputs = [{ name, elemType: DataType.UINT8, shape: [batch, 3, c.IimageHeight, c.IimageWidth] }];
   report.changes.push(`input ${name}: ${dataTypeName(floatDtype)} [${oldShape.join(', ')}] -> uint8 [${g.inputs[0].shape!.join(', ')}] (RGB planar image)`);
   if (typeof batch === 'number') report.skipped.push(`batch dimension stays ${batch}: the model has a static batch (export it with a dynamic one for N > 1)`);

@@ -32,13 +32,11 @@
  *     axis 0; Resize: scale 1 on axis 0, no `sizes`; Transpose: perm[0] = 0).
  *   Shape (and anything not listed) can expose N to the arithmetic and is rejected.
  */
-import { attrInt, attrInts, attrString, type Graph, type Node, type ValueInfo } from '../ir/graph.js';
+import { attrInt, attrInts, attrString, BATCH_DIM, type Graph, type Node, type ValueInfo } from '../ir/graph.js';
 import { opsetVersion, type Model } from '../ir/model.js';
 import { inferShapes, type Shape } from '../ir/shapes.js';
 import type { Pass, PassReport } from './pass.js';
 
-/** The symbolic batch dimension written into the graph inputs, outputs and value_info. */
-export const BATCH_DIM = 'N';
 
 type Why = string | undefined;
 

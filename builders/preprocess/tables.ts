@@ -3,7 +3,7 @@
  * builder (which stores them as constants) and the host resize.
  *
  * BILINEAR_CV = OpenCV 4.x cv2.resize(INTER_LINEAR) on uint8 (resize.cpp, measured pixel-exact against
- * OpenCV 4.6, see FORMATS.md §2): f = float32((d + 0.5) * (1 / (dst/src)) - 0.5), i0 = floor(f),
+ * OpenCV 4.6, see docs/vdsp-params.md): f = float32((d + 0.5) * (1 / (dst/src)) - 0.5), i0 = floor(f),
  * r = f - i0; 11-bit weights w0 = rint((1 - r) * 2048), w1 = rint(r * 2048) (float32 products, rounding half
  * to even as cvRound). Columns clamp at the edges (i0 < 0 -> 0, r = 0; i0 >= src-1 -> src-1, r = 0); rows
  * keep their weights and clip the row index instead. Horizontal sums S = p0*w0 + p1*w1 stay integers; the

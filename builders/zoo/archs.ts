@@ -1,5 +1,5 @@
 /**
- * RepVGG architectures of the official code (FORMATS.md section 5) plus small shapes for tests.
+ * RepVGG architectures of the official code (docs/repvgg.md) plus small shapes for tests.
  * Widths: stem min(64, 64a), stages 64a, 128a, 256a, 512b; the first block of each stage has stride 2.
  * Layer 0 is the stem, stage blocks are layers 1, 2, ...; g2/g4 variants group the even layers 2..26.
  */
@@ -14,7 +14,7 @@ export interface RepvggArch {
   /** Squeeze-excitation block (reduction 16) before every block's ReLU, stem included. */
   se: boolean;
   numClasses: number;
-  /** The seed table of FORMATS.md section 5 (deploy model, 224x224, FLOPs as multiply-adds). */
+  /** The published table of docs/repvgg.md (deploy model, 224x224, FLOPs as multiply-adds). */
   seedTable?: { gflops: number; paramsM: number };
 }
 

@@ -12,6 +12,8 @@ import { PASSES } from '../../builders/passes/index.js';
 import { cli, cliAsync } from '../helpers/cli.js';
 import { tinyClassifier } from '../helpers/models.js';
 
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 const GOOD_VDSP = {
   OpType: 'FUSION_OP_RGB_RESIZE_CVTCOLOR_CROP_NORM_TENSOR',
   OpConfig: {
@@ -60,10 +62,10 @@ beforeAll(() => {
 });
 
 const cases = (): Case[] => [
-  { name: 'YAML syntax error', files: { 'c.yaml': 'name: tiny\nfrontend:\n  type: [onnx\n' }, args: ['build', 'c.yaml'], expected: 'rebake: c.yaml:4:1: invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]' },
+  { name: 'YAML syntax error', files: { 'c.yaml': 'name: tiny\nfrontend:\n  type: [onnx\n' }, args: ['build', 'c.yaml'], expected: 'rebake: c.yaml:4:1: invalid YAML: <lib>' },
   { name: 'config file missing', files: {}, args: ['build', 'nope.yaml'], expected: 'rebake: nope.yaml: no such file (expected a build config YAML)' },
   { name: 'top level is a list', files: { 'c.yaml': '- a\n- b\n' }, args: ['build', 'c.yaml'], expected: 'rebake: c.yaml: expected a build config (a mapping at the top level), got a list of 2' },
-  { name: 'duplicate key', files: { 'c.yaml': 'name: a\nname: b\n' }, args: ['build', 'c.yaml'], expected: 'rebake: c.yaml:2:1: invalid YAML: Map keys must be unique' },
+  { name: 'duplicate key', files: { 'c.yaml': 'name: a\nname: b\n' }, args: ['build', 'c.yaml'], expected: 'rebake: c.yaml:2:1: invalid YAML: <lib>' },
   { name: 'wrong type', files: { 'c.yaml': yamlConfig().replace('name: tiny', 'name: [a, b]') }, args: ['build', 'c.yaml'], expected: 'rebake: c.yaml:1:7 name: must be a string, got a list of 2' },
   { name: 'unknown key with a suggestion', files: { 'c.yaml': `${yamlConfig()}bakend:\n  x: 1\n` }, args: ['build', 'c.yaml'], expected: 'rebake: c.yaml:12:1 bakend: unknown key (did you mean "backend"?)' },
   { name: 'unknown nested key', files: { 'c.yaml': yamlConfig().replace('  dtype: fp32', '  dtype: fp32\n  dtpye: fp16') }, args: ['build', 'c.yaml'], expected: 'rebake: c.yaml:10:3 backend.dtpye: unknown key (did you mean "dtype"?)' },
@@ -81,7 +83,7 @@ const cases = (): Case[] => [
   { name: 'unknown pass', files: { 'c.yaml': `${yamlConfig()}passes:\n  fold-everything: false\n`, 'model.onnx': 'MODEL' }, args: ['build', 'c.yaml'], expected: 'rebake: c.yaml:13:3 passes.fold-everything: unknown pass "fold-everything"; passes: <passes>' },
   { name: 'int8 not available yet', files: { 'c.yaml': yamlConfig({ dtype: 'int8' }), 'model.onnx': 'MODEL' }, args: ['build', 'c.yaml'], expected: 'rebake: c.yaml:9:10 backend.dtype: int8 builds are not available yet in this version; use fp32 or fp16' },
   { name: 'missing checkpoint', files: { 'c.yaml': yamlConfig() }, args: ['build', 'c.yaml'], expected: 'rebake: c.yaml:4:15 frontend.checkpoint: no such file: <d>/model.onnx (expected an ONNX model)' },
-  { name: 'checkpoint not ONNX', files: { 'c.yaml': yamlConfig(), 'model.onnx': 'name: this is yaml, not onnx\n' }, args: ['build', 'c.yaml'], expected: 'rebake: <d>/model.onnx: not an ONNX model (protobuf decode failed: invalid wire type 6 at offset 1)' },
+  { name: 'checkpoint not ONNX', files: { 'c.yaml': yamlConfig(), 'model.onnx': 'name: this is yaml, not onnx\n' }, args: ['build', 'c.yaml'], expected: 'rebake: <d>/model.onnx: not an ONNX model (protobuf decode failed: <lib>)' },
   { name: 'truncated ONNX', files: { 'c.yaml': yamlConfig(), 'model.onnx': 'TRUNCATED' }, args: ['build', 'c.yaml'], expected: 'rebake: <d>/model.onnx: truncated ONNX model (protobuf ends early after <n> bytes)' },
   { name: 'empty checkpoint', files: { 'c.yaml': yamlConfig(), 'model.onnx': '' }, args: ['build', 'c.yaml'], expected: 'rebake: <d>/model.onnx: empty file (expected an ONNX model)' },
   { name: 'external data escaping the folder', files: { 'c.yaml': yamlConfig(), 'model.onnx': 'ESCAPING' }, args: ['build', 'c.yaml'], expected: 'rebake: <d>/model.onnx: tensor conv1.weight: external data location "../outside.bin" is outside the model\'s folder' },
@@ -89,15 +91,15 @@ const cases = (): Case[] => [
   { name: 'frontend.shape against the model', files: { 'c.yaml': yamlConfig({ shape: '[1, 3, 224, 224]' }), 'model.onnx': 'MODEL' }, args: ['build', 'c.yaml'], expected: 'rebake: c.yaml:6:8 frontend.shape.x: [1, 3, 224, 224] does not match the model\'s input shape [N, 3, 8, 8]' },
   { name: 'unwritable workspace', files: { 'c.yaml': yamlConfig().replace('path: ./ws', 'path: ./blocker/ws'), 'model.onnx': 'MODEL', blocker: 'a file where a folder should be' }, args: ['build', 'c.yaml'], expected: 'rebake: <d>/blocker/ws/tiny: cannot create the build folder: <d>/blocker is a file, not a folder' },
   { name: 'vdsp params missing', files: { 'c.yaml': yamlConfig({ extra: 'vdsp_params: p.json\n' }), 'model.onnx': 'MODEL' }, args: ['build', 'c.yaml'], expected: 'rebake: <d>/p.json: no such file (expected a vdsp params JSON)' },
-  { name: 'vdsp params invalid JSON', files: { 'c.yaml': yamlConfig({ extra: 'vdsp_params: p.json\n' }), 'model.onnx': 'MODEL', 'p.json': '{\n  "OpType": "X",\n}\n' }, args: ['build', 'c.yaml'], expected: 'rebake: <d>/p.json:3:1: invalid JSON: Expected double-quoted property name' },
+  { name: 'vdsp params invalid JSON', files: { 'c.yaml': yamlConfig({ extra: 'vdsp_params: p.json\n' }), 'model.onnx': 'MODEL', 'p.json': '{\n  "OpType": "X",\n}\n' }, args: ['build', 'c.yaml'], expected: 'rebake: <d>/p.json:3:1: invalid JSON: <lib>' },
   { name: 'vdsp unknown enum', files: { 'c.yaml': yamlConfig({ extra: 'vdsp_params: p.json\n' }), 'model.onnx': 'MODEL', 'p.json': JSON.stringify({ ...GOOD_VDSP, OpConfig: { ...GOOD_VDSP.OpConfig, NormaType: 'DIV256' } }, null, 2) }, args: ['build', 'c.yaml'], expected: 'rebake: <d>/p.json:23:18 OpConfig.NormaType: must be one of DIV255_MINUSMEAN_DIVSTD, MINUSMEAN_DIVSTD, DIV255, EQUAL, DIV1275_MINUSONE, got string "DIV256"' },
   { name: 'vdsp crop outside the resize', files: { 'c.yaml': yamlConfig({ extra: 'vdsp_params: p.json\n' }), 'model.onnx': 'MODEL', 'p.json': JSON.stringify({ ...GOOD_VDSP, OpConfig: { ...GOOD_VDSP.OpConfig, CropX: 5 } }, null, 2) }, args: ['build', 'c.yaml'], expected: 'rebake: <d>/p.json:9:14 OpConfig.CropX: crop 5+8 goes past the resized width 10' },
   { name: 'vdsp std of wrong length', files: { 'c.yaml': yamlConfig({ extra: 'vdsp_params: p.json\n' }), 'model.onnx': 'MODEL', 'p.json': JSON.stringify({ ...GOOD_VDSP, OpConfig: { ...GOOD_VDSP.OpConfig, Std: [0.2, 0.2] } }) }, args: ['build', 'c.yaml'], expected: 'rebake: <d>/p.json:1:256 OpConfig.Std: must have exactly 3 values, got a list of 2' },
   { name: 'vdsp std = 0', files: { 'c.yaml': yamlConfig({ extra: 'vdsp_params: p.json\n' }), 'model.onnx': 'MODEL', 'p.json': JSON.stringify({ ...GOOD_VDSP, OpConfig: { ...GOOD_VDSP.OpConfig, Std: [0.2, 0, 0.2] } }) }, args: ['build', 'c.yaml'], expected: 'rebake: <d>/p.json:1:261 OpConfig.Std[1]: must be > 0, got number 0' },
   { name: 'vdsp crop op without crop keys', files: { 'c.yaml': yamlConfig({ extra: 'vdsp_params: p.json\n' }), 'model.onnx': 'MODEL', 'p.json': JSON.stringify({ ...GOOD_VDSP, OpConfig: { ...GOOD_VDSP.OpConfig, CropY: undefined } }) }, args: ['build', 'c.yaml'], expected: 'rebake: <d>/p.json:1:60 OpConfig: missing required key "CropY" (needed by FUSION_OP_RGB_RESIZE_CVTCOLOR_CROP_NORM_TENSOR)' },
-  { name: 'unknown CLI option', files: {}, args: ['build', 'c.yaml', '--fast'], expected: 'rebake: rebake build: Unknown option \'--fast\' (see rebake build --help)' },
+  { name: 'unknown CLI option', files: {}, args: ['build', 'c.yaml', '--fast'], expected: 'rebake: rebake build: <lib> (see rebake build --help)' },
   { name: 'missing positional', files: {}, args: ['build'], expected: 'rebake: rebake build: expected 1 positional argument(s), got 0 (see rebake build --help)' },
-  { name: 'inspect a corrupt model', files: { 'm.onnx': 'name: not a model\n' }, args: ['inspect', 'm.onnx'], expected: 'rebake: m.onnx: not an ONNX model (protobuf decode failed: invalid wire type 6 at offset 1)' },
+  { name: 'inspect a corrupt model', files: { 'm.onnx': 'name: not a model\n' }, args: ['inspect', 'm.onnx'], expected: 'rebake: m.onnx: not an ONNX model (protobuf decode failed: <lib>)' },
 ];
 
 describe('bad input: exit 2, one located line, nothing written', () => {
@@ -120,7 +122,9 @@ describe('bad input: exit 2, one located line, nothing written', () => {
         .replace('<n>', String(modelBytes.length - 100))
         .replace('<passes>', PASSES.map((p) => p.name).join(', '));
       expect(r.status, r.stderr).toBe(2);
-      expect(lines).toEqual([expected]);
+      expect(lines).toHaveLength(1);
+      // <lib>: text of the library that found the problem (yaml, JSON.parse, protobufjs, parseArgs): not ours to pin.
+      expect(lines[0]).toMatch(new RegExp(`^${expected.split('<lib>').map(escapeRegExp).join('\\S.*')}$`));
       expect(r.stderr).not.toMatch(/\n\s+at /);
       expect(fs.existsSync(path.join(d, 'ws'))).toBe(false);
       expect(fs.readdirSync(d).filter((f) => f.includes('.tmp-'))).toEqual([]);

@@ -137,7 +137,8 @@ describe('make-batch-dynamic: accepted graphs (structure and numbers)', () => {
       outcome = `ORT error: ${(e as Error).message}`;
     }
     expect(outcome).not.toBe('shape [4, 5]');
-    expect(outcome).toMatch(/^ORT error: .*Gemm/);
+    // onnxruntime refuses the run (in its own words, not pinned here).
+    expect(outcome).toMatch(/^ORT error: /);
   });
 });
 

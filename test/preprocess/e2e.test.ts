@@ -3,6 +3,7 @@
  * A0 vdsp params and `extra_ops: softmax`, fed uint8 images, against the un-baked deploy build (same passes,
  * no vdsp, no softmax) fed the Python (OpenCV + numpy) preprocessed float tensors of the fixtures.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,6 +42,12 @@ function top5(p: ArrayLike<number>): number[] {
 }
 
 describe('RepVGG-A0 with baked preprocessing and softmax', () => {
+  it('the manifest records the checkpoint: size and sha256 of the file as it is on disk (the passes rewrite the weights in memory)', () => {
+    const bytes = fs.readFileSync(path.join(dir, 'a0.onnx'));
+    expect(baked.manifest.source).toEqual({ path: path.join(dir, 'a0.onnx'), bytes: bytes.byteLength, sha256: crypto.createHash('sha256').update(bytes).digest('hex') });
+    expect(plain.manifest.source.sha256).toBe(baked.manifest.source.sha256);
+  });
+
   it('has a uint8 image input and a folded stem, recorded in the manifest and the model metadata', () => {
     expect(baked.manifest.inputs.map((i) => [i.name, i.dtype, i.shape])).toEqual([['input', 'uint8', ['batch_size', 3, 256, 256]]]);
     const rec = baked.manifest.passes.find((p) => p.name === 'bake-preprocess')!;

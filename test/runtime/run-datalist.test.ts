@@ -31,6 +31,17 @@ function run(out: string, extra: string[]) {
   return r;
 }
 
+let serial: ReturnType<typeof readOutputs> | undefined;
+/** The outputs of a -i 1 -p 1 -b 1 run, made by whichever test needs them first (no test relies on another). */
+function serialRun(): ReturnType<typeof readOutputs> {
+  if (!serial) {
+    const out = path.join(dir, 'out-111');
+    run(out, ['-i', '1', '-p', '1', '-b', '1']);
+    serial = readOutputs(out);
+  }
+  return serial;
+}
+
 describe('datalist mode', () => {
   it('writes one numpy-readable npz per input: output_k in model order, shape [1, ...], datalist order', async () => {
     const out = path.join(dir, 'out-a');
@@ -68,9 +79,8 @@ for f in sorted(os.listdir(d)):
   });
 
   it('-i 1 -p 1 -b 1 and -i 2 -p 2 -b 7 give the same outputs and names', () => {
-    const a = path.join(dir, 'out-111');
     const b = path.join(dir, 'out-227');
-    run(a, ['-i', '1', '-p', '1', '-b', '1']);
+    const oa = serialRun();
     const report = path.join(dir, 'report-227.json');
     const r = run(b, ['-i', '2', '-p', '2', '-b', '7', '--report', report]);
     expect(r.stdout).toContain('[-p 2 -i 2 -b 7 --threads 1]');
@@ -83,7 +93,6 @@ for f in sorted(os.listdir(d)):
       expect(bytes).toBeLessThan(os.totalmem());
     }
     expect(lines(r.stdout)[1]).toBe(`peak RSS: coordinator ${(memory.coordinatorPeakRssBytes / 2 ** 20).toFixed(1)} MiB, ${memory.processes.map((p) => `process ${p.process} (pid ${p.pid}) ${(p.peakRssBytes / 2 ** 20).toFixed(1)} MiB`).join(', ')}`);
-    const oa = readOutputs(a);
     const ob = readOutputs(b);
     expect([...ob.keys()]).toEqual([...oa.keys()]);
     expect(runsMaxDiff(oa, ob)).toBeLessThanOrEqual(1e-5);
@@ -91,7 +100,7 @@ for f in sorted(os.listdir(d)):
   });
 
   it('--shard k/n: three shards together equal the full run', () => {
-    const full = readOutputs(path.join(dir, 'out-111'));
+    const full = serialRun();
     const out = path.join(dir, 'out-shards');
     const counts = [0, 1, 2].map((k) => {
       const r = run(out, ['-b', '3', '--shard', `${k}/3`]);

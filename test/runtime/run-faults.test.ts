@@ -114,10 +114,16 @@ describe('bad input: one line each, exit 2 at the first; --skip-bad lists them a
     { name: 'a wrong dtype', make: (f) => writeNpz(f, { input_0: { dtype: 'int32', shape: [3, 4, 4], data: new Int32Array(48) } }), expect: / input_0: dtype int32 is not supported \(expected uint8 image, or float32\/float16 tensor\)$/ },
     { name: 'a wrong channel count', make: (f) => writeNpz(f, { input_0: { dtype: 'uint8', shape: [64, 64, 3], data: seededBytes(64 * 64 * 3, 3) } }), expect: / input_0: 64 channels in shape \[64, 64, 3\], the model takes 3 \(it looks like H, W, C: transpose to C, H, W\)$/ },
   ];
+  /** Case `c`'s bad input, written into `folder` (a missing npz: only named). */
+  function makeBad(c: (typeof cases)[number], folder: string): string {
+    const bad = path.join(folder, `bad-${c.name.replace(/\W+/g, '_')}.npz`);
+    c.make(bad);
+    return bad;
+  }
+
   for (const c of cases) {
     it(c.name, () => {
-      const bad = path.join(dir, `bad-${c.name.replace(/\W+/g, '_')}.npz`);
-      c.make(bad);
+      const bad = makeBad(c, dir);
       const l = path.join(dir, `list-${path.basename(bad)}.txt`);
       fs.writeFileSync(l, [files[0], files[1], bad, files[2]].join('\n'));
       const r = cli(['run', '-m', model, '--datalist', l, '--path_output', path.join(dir, `out-${path.basename(bad)}`), '-b', '1']);
@@ -130,10 +136,12 @@ describe('bad input: one line each, exit 2 at the first; --skip-bad lists them a
   }
 
   it('--skip-bad: all five listed at the end, the good inputs written, exit 0', () => {
-    const bads = fs.readdirSync(dir).filter((f) => f.startsWith('bad-')).map((f) => path.join(dir, f));
-    expect(bads).toHaveLength(4); // the missing one does not exist
-    const l = path.join(dir, 'list-skip.txt');
-    const all = [files[0], ...bads, path.join(dir, 'bad-a_missing_npz.npz'), files[1]];
+    // Its own bad inputs, so that it does not depend on the cases above having run.
+    const own = fs.mkdtempSync(path.join(dir, 'skip-'));
+    const bads = cases.map((c) => makeBad(c, own));
+    expect(bads.filter((f) => fs.existsSync(f))).toHaveLength(4); // the missing one does not exist
+    const l = path.join(own, 'list-skip.txt');
+    const all = [files[0], ...bads, files[1]];
     fs.writeFileSync(l, all.join('\n'));
     const out = path.join(dir, 'out-skip');
     const r = cli(['run', '-m', model, '--datalist', l, '--path_output', out, '-b', '3', '--skip-bad']);
