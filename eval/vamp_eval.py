@@ -10,8 +10,10 @@ ground truth rules, same tie order, and it prints the same lines.
 Pairing: when every output file is named like rebake's `<index>_<input name>.npz`, by name; otherwise the
 zoo's way, sorted output names zipped with the datalist lines.
 Ground truth: `--gt` lines `<npz path> <class id>`, else the parent folder of each datalist entry: a class
-id, or an ImageNet synset looked up in `--synsets` (one wnid per line, class order) or in the label file
-when its lines start with the wnid.
+id, or an ImageNet synset looked up in `--synsets` (one wnid per line, class order), in the label file
+when its lines start with the wnid, or in imagenet_synsets.txt beside this script when its class names are
+the label file's (so `--label eval/imagenet.txt` scores a val/<wnid>/ folder). With `--decode` and no
+ground truth for any entry: only the decoded top-k, no accuracy.
 `--decode` writes the zoo's result format: 5 lines per image,
   `<input path>: Relay top-<k> id: <class id>, prob: <score %.8f>, class name: <label line>`.
 """
@@ -68,7 +70,26 @@ def pair_outputs(result_path, entries):
     return [(i, os.path.join(result_path, f)) for i, f in enumerate(files)], "by sorted order"
 
 
+def first_word(line):
+    return line.split()[0] if line.split() else ""
+
+
+def synset_list(args, labels):
+    """--synsets; else the label file when its lines start with the wnid; else the imagenet_synsets.txt
+    beside this script when its class names are the label file's, line for line."""
+    if args.synsets:
+        return text_lines(args.synsets, "a synset list: one ImageNet wnid per line, in class order")
+    if all(WNID.match(first_word(l)) for l in labels):
+        return labels
+    shipped = text_lines(os.path.join(os.path.dirname(os.path.abspath(__file__)), "imagenet_synsets.txt"),
+                         "the shipped ImageNet synset list")
+    if len(shipped) == len(labels) and all(l[len(first_word(l)):].strip() == n for l, n in zip(shipped, labels)):
+        return shipped
+    return None
+
+
 def ground_truth(entries, args, labels):
+    """Class id per entry; None when no entry has one and only --decode was asked for (no accuracy)."""
     if args.gt:
         table = {}
         for n, line in enumerate(text_lines(args.gt, 'a ground truth list: "<npz path> <class id>" per line')):
@@ -84,27 +105,22 @@ def ground_truth(entries, args, labels):
                 fail(args.gt, "no ground truth for %s" % e)
             gt.append(table[os.path.abspath(e)])
         return gt
-    first = lambda l: l.split()[0] if l.split() else ""
-    if args.synsets:
-        synset_lines = text_lines(args.synsets, "a synset list: one ImageNet wnid per line, in class order")
-    elif all(WNID.match(first(l)) for l in labels):
-        synset_lines = labels
-    else:
-        synset_lines = None
+    synset_lines = synset_list(args, labels)
     synset_ids = {}
     for i, l in enumerate(synset_lines or []):
-        synset_ids.setdefault(first(l), i)
-    gt = []
-    for e in entries:
-        folder = os.path.basename(os.path.dirname(e))
-        if re.match(r"^\d+$", folder):
-            gt.append(int(folder))
-        elif folder in synset_ids:
-            gt.append(synset_ids[folder])
-        else:
-            why = ("a synset, but no synset list was given (--synsets)" if WNID.match(folder) and synset_lines is None
-                   else "neither a class id nor a synset of the synset list")
-            fail(args.datalist, 'cannot tell the class of %s: its folder "%s" is %s; or give --gt' % (e, folder, why))
+        synset_ids.setdefault(first_word(l), i)
+    folder_of = lambda e: os.path.basename(os.path.dirname(e))
+    class_of = lambda f: int(f) if re.match(r"^\d+$", f) else synset_ids.get(f)
+    gt = [class_of(folder_of(e)) for e in entries]
+    if args.decode and all(c is None for c in gt):
+        return None
+    if None in gt:
+        e = entries[gt.index(None)]
+        folder = folder_of(e)
+        why = ("a synset, but no synset list was given (--synsets)" if WNID.match(folder) and synset_lines is None
+               else "neither a class id nor a synset of the synset list")
+        fail(args.datalist, 'cannot tell the class of %s: its folder "%s" is %s; or give --gt '
+             '(or --decode alone for predictions without accuracy)' % (e, folder, why))
     return gt
 
 
@@ -148,8 +164,9 @@ def main():
         scores = scores_of(path)
         ids = top_k(scores, args.topk)
         k = min(k, len(ids))
-        top1 += ids[0] == gt[i]
-        topk += gt[i] in ids
+        if gt is not None:
+            top1 += ids[0] == gt[i]
+            topk += gt[i] in ids
         for r, cid in enumerate(ids):
             name = labels[cid] if cid < len(labels) else str(cid)
             decoded.append("%s: Relay top-%d id: %d, prob: %.8f, class name: %s\n" % (entries[i], r, cid, float(scores[cid]), name))
@@ -160,6 +177,10 @@ def main():
         os.replace(tmp, args.decode)
 
     n = len(pairs)
+    if gt is None:
+        print("decoded %d of %d datalist entries (outputs paired %s): top-%d per image in %s" % (n, len(entries), pairing, k, args.decode))
+        print("no ground truth (folders are neither class ids nor synsets, no --gt): no accuracy")
+        return
     pct = (lambda c: "%.3f" % (100.0 * c / n)) if n else (lambda c: "nan")
     print("evaluated %d of %d datalist entries (outputs paired %s)" % (n, len(entries), pairing))
     print("top-1: %s%% (%d/%d)" % (pct(top1), top1, n))

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { RebakeError } from '../core/errors.js';
 import { readInputText, writeFileAtomic } from '../core/fsutil.js';
+import { packageFile } from '../core/paths.js';
 import { halfToFloat } from '../core/tensor.js';
 import { outputName, readDatalist } from './datalist.js';
 import { readNpz } from '../core/npz.js';
@@ -85,6 +86,9 @@ export interface EvalResult {
   k: number;
   top1: number;
   topk: number;
+  /** false: no entry had ground truth, only the --decode file was written. */
+  groundTruth: boolean;
+  decode?: string;
 }
 
 /**
@@ -109,9 +113,26 @@ export function pairOutputs(resultPath: string, entries: string[]): { pairs: [nu
 }
 
 const WNID = /^n\d{8}$/;
+const firstWord = (l: string) => l.split(/\s+/)[0];
 
-/** Ground truth class id per datalist entry: from --gt lines, else from the parent folder name. */
-export function groundTruth(entries: string[], o: EvalOptions, labels: string[]): number[] {
+/**
+ * The synset list for folder names: --synsets; else the label file itself when its lines start with the wnid
+ * ("n01440764 tench"); else the shipped eval/imagenet_synsets.txt when its class names are the label file's,
+ * line for line (so `--label eval/imagenet.txt` scores a valprep.sh-style val/<wnid>/ folder as it is).
+ */
+function synsetList(o: EvalOptions, labels: string[]): string[] | undefined {
+  if (o.synsets) return textLines(o.synsets, 'a synset list: one ImageNet wnid per line, in class order');
+  if (labels.every((l) => WNID.test(firstWord(l)))) return labels;
+  const shipped = textLines(packageFile('eval', 'imagenet_synsets.txt'), 'the shipped ImageNet synset list');
+  const sameNames = shipped.length === labels.length && shipped.every((l, i) => l.slice(firstWord(l).length).trim() === labels[i]);
+  return sameNames ? shipped : undefined;
+}
+
+/**
+ * Ground truth class id per datalist entry: from --gt lines, else from the parent folder name. `null` when no
+ * entry has one and only decoding was asked for (--decode without --gt): predictions only, no accuracy.
+ */
+export function groundTruth(entries: string[], o: EvalOptions, labels: string[]): number[] | null {
   if (o.gt) {
     const map = new Map<string, number>();
     textLines(o.gt, 'a ground truth list: "<npz path> <class id>" per line').forEach((line, n) => {
@@ -126,19 +147,21 @@ export function groundTruth(entries: string[], o: EvalOptions, labels: string[])
       return id;
     });
   }
-  // A synset list: --synsets, or the label file itself when its lines start with one ("n01440764 tench").
-  const first = (l: string) => l.split(/\s+/)[0];
-  const synsetLines = o.synsets ? textLines(o.synsets, 'a synset list: one ImageNet wnid per line, in class order') : labels.every((l) => WNID.test(first(l))) ? labels : undefined;
+  const synsetLines = synsetList(o, labels);
   const synsetIds = new Map<string, number>();
-  (synsetLines ?? []).forEach((l, i) => synsetIds.has(first(l)) || synsetIds.set(first(l), i));
-  return entries.map((e) => {
-    const folder = path.basename(path.dirname(e));
-    if (/^\d+$/.test(folder)) return Number(folder);
-    const id = synsetIds.get(folder);
-    if (id !== undefined) return id;
+  (synsetLines ?? []).forEach((l, i) => synsetIds.has(firstWord(l)) || synsetIds.set(firstWord(l), i));
+  const folderOf = (e: string) => path.basename(path.dirname(e));
+  const classOf = (folder: string) => (/^\d+$/.test(folder) ? Number(folder) : synsetIds.get(folder));
+  const ids = entries.map((e) => classOf(folderOf(e)));
+  if (o.decode && ids.every((id) => id === undefined)) return null;
+  const missing = ids.indexOf(undefined);
+  if (missing >= 0) {
+    const e = entries[missing];
+    const folder = folderOf(e);
     const why = WNID.test(folder) && !synsetLines ? 'a synset, but no synset list was given (--synsets)' : 'neither a class id nor a synset of the synset list';
-    throw new RebakeError('EVAL_GT', `cannot tell the class of ${e}: its folder "${folder}" is ${why}; or give --gt`, { file: o.datalist });
-  });
+    throw new RebakeError('EVAL_GT', `cannot tell the class of ${e}: its folder "${folder}" is ${why}; or give --gt (or --decode alone for predictions without accuracy)`, { file: o.datalist });
+  }
+  return ids as number[];
 }
 
 export function evaluate(o: EvalOptions): EvalResult {
@@ -154,16 +177,22 @@ export function evaluate(o: EvalOptions): EvalResult {
     const scores = scoresOf(file);
     const ids = topK(scores, o.topk);
     k = Math.min(k, ids.length);
-    if (ids[0] === gt[i]) top1++;
-    if (ids.includes(gt[i])) topk++;
+    if (gt && ids[0] === gt[i]) top1++;
+    if (gt && ids.includes(gt[i])) topk++;
     ids.forEach((id, r) => decoded.push(`${entries[i]}: Relay top-${r} id: ${id}, prob: ${pyFixed(scores[id], 8)}, class name: ${labels[id] ?? String(id)}\n`));
   }
   if (o.decode) writeFileAtomic(o.decode, decoded.join(''));
-  return { entries: entries.length, evaluated: pairs.length, pairing, k, top1, topk };
+  return { entries: entries.length, evaluated: pairs.length, pairing, k, top1, topk, groundTruth: gt !== null, decode: o.decode };
 }
 
 export function formatEval(r: EvalResult): string[] {
   const pct = (c: number) => (r.evaluated ? pyFixed((100 * c) / r.evaluated, 3) : 'nan');
+  if (!r.groundTruth) {
+    return [
+      `decoded ${r.evaluated} of ${r.entries} datalist entries (outputs paired ${r.pairing}): top-${r.k} per image in ${r.decode}`,
+      'no ground truth (folders are neither class ids nor synsets, no --gt): no accuracy',
+    ];
+  }
   return [
     `evaluated ${r.evaluated} of ${r.entries} datalist entries (outputs paired ${r.pairing})`,
     `top-1: ${pct(r.top1)}% (${r.top1}/${r.evaluated})`,

@@ -97,11 +97,11 @@ class RepVGGBlock(nn.Module):
 
 
 class RepVGG(nn.Module):
-    """stage0 = stem (3 -> widths[0], stride 2), stage1..4 with first-block stride 2,
+    """stage0 = stem (3 -> widths[0], stride stem_stride), stage1..4 with first-block stride 2,
     gap + flatten + linear head. Layer index: stem = 0, stage blocks 1, 2, 3, ..."""
 
     def __init__(self, num_blocks, widths, num_classes, groups_map, se_layers,
-                 se_ratio, eps_fn, head_flatten):
+                 se_ratio, eps_fn, head_flatten, stem_stride=2):
         super().__init__()
         self.head_flatten = head_flatten
         self.layer_info = []  # (layer idx, name, cin, cout, stride, groups, identity, se)
@@ -120,7 +120,7 @@ class RepVGG(nn.Module):
             idx += 1
             return blk
 
-        self.stage0 = make(3, widths[0], 2, "stage0")
+        self.stage0 = make(3, widths[0], stem_stride, "stage0")
         cin = widths[0]
         for s in range(4):
             blocks = []

@@ -11,11 +11,13 @@ Top-1 and top-k accuracy of the outputs of \`rebake run\` (or vamp): output_0 of
   --datalist <list.txt>  the datalist the run used
   --label <labels.txt>   class names, one per line, line index = class id (default: the shipped ImageNet list)
   --gt <gt.txt>          ground truth lines "<npz path> <class id>"; without it, each entry's parent folder is its
-                         class: a class id, or an ImageNet synset looked up in --synsets
-  --synsets <file>       ImageNet wnids in class order (or use a label file whose lines start with the wnid)
+                         class: a class id, or an ImageNet synset (val/<wnid>/, as valprep.sh makes)
+  --synsets <file>       ImageNet wnids in class order (default: the label file when its lines start with the wnid,
+                         or eval/imagenet_synsets.txt when the label file holds its class names, as eval/imagenet.txt)
   --topk <k>             (default 5)
   --decode <result.txt>  also write the zoo's result format: k lines per image,
-                         "<input path>: Relay top-<r> id: <id>, prob: <score>, class name: <label>"
+                         "<input path>: Relay top-<r> id: <id>, prob: <score>, class name: <label>";
+                         alone, for images without ground truth: the top-k only, no accuracy
 Outputs pair with datalist entries by rebake's <index>_<name>.npz names, else (other runners) by sorted name order.
 The same numbers: python3 eval/vamp_eval.py with the same arguments (numpy only).
 `;

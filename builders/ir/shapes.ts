@@ -176,6 +176,14 @@ function inferNode(g: Graph, n: Node, shapeOf: (v: string) => Shape | undefined)
       const norm = axes.length ? axes.map((a) => (a < 0 ? a + s0.length : a)) : s0.map((_, i) => i);
       return [keep ? s0.map((d, i) => (norm.includes(i) ? 1 : d)) : s0.filter((_, i) => !norm.includes(i))];
     }
+    case 'Gather': {
+      // The baked BILINEAR_CV resize picks rows and columns with Gather.
+      const indices = shapeOf(n.inputs[1]);
+      if (!indices) return [];
+      const a = attrInt(n, 'axis', 0);
+      const ax = a < 0 ? a + s0.length : a;
+      return [[...s0.slice(0, ax), ...indices, ...s0.slice(ax + 1)]];
+    }
     case 'Shape':
       return [[s0.length]];
     default:

@@ -42,8 +42,8 @@ describe('the zoo files load unchanged', () => {
     });
   }
 
-  it('every shipped config loads and points at its own variant', () => {
-    for (const f of fs.readdirSync('configs')) {
+  it('every shipped zoo config loads and points at its own variant (the demo configs: configs.test.ts)', () => {
+    for (const f of fs.readdirSync('configs').filter((name) => name.startsWith('official'))) {
       const cfg = loadBuildConfig(path.join('configs', f));
       const variant = /official_repvgg_(\w+)\.yaml/.exec(f)?.[1] ?? 'a0';
       expect(cfg.vdsp_params).toBe(path.resolve(`vdsp_params/official-repvgg_${variant}-vdsp_params.json`));

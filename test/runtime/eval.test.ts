@@ -123,8 +123,11 @@ describe('rebake eval and vamp_eval.py agree exactly', () => {
 
   it('a synset folder without a synset list is one clear error', () => {
     const c = makeCase('nosyn', ['n01440764'], 10);
-    const r = cli(['eval', '--result_path', c.out, '--datalist', c.list]);
+    // Not the ImageNet names, so the shipped eval/imagenet_synsets.txt does not apply either.
+    const labels = path.join(dir, 'ten-classes.txt');
+    fs.writeFileSync(labels, Array.from({ length: 10 }, (_, i) => `class ${i}\n`).join(''));
+    const r = cli(['eval', '--result_path', c.out, '--datalist', c.list, '--label', labels]);
     expect(r.status).toBe(2);
-    expect(lines(r.stderr)).toEqual([`rebake: ${c.list}: cannot tell the class of ${c.entries[0]}: its folder "n01440764" is a synset, but no synset list was given (--synsets); or give --gt`]);
+    expect(lines(r.stderr)).toEqual([`rebake: ${c.list}: cannot tell the class of ${c.entries[0]}: its folder "n01440764" is a synset, but no synset list was given (--synsets); or give --gt (or --decode alone for predictions without accuracy)`]);
   });
 });
