@@ -90,8 +90,8 @@ export async function runBuild(configFile: string, opts: BuildOptions = {}): Pro
   const t0 = performance.now();
   const config = loadBuildConfig(configFile, opts);
   const vdsp = config.vdsp_params ? loadVdspParams(config.vdsp_params) : undefined;
-  if (config.backend.dtype === 'int8') {
-    throw new RebakeError('CONFIG_UNSUPPORTED', `${config.backend.dtype} builds are not available yet in this version; use fp32 or fp16`, config.locate('backend.dtype'));
+  if (config.backend.dtype === 'int8' && !config.dataset?.path) {
+    throw new RebakeError('CONFIG_MISSING_KEY', 'int8 builds calibrate on images: add dataset.path (a folder of calibration images, searched recursively), with dataset.sampler.suffix and get_data_num', config.locate('backend.dtype'));
   }
   for (const name of Object.keys(config.passes)) {
     if (!PASSES.some((p) => p.name === name)) {

@@ -5,23 +5,17 @@
  * outputs that exist and load; `--shard k/n` runs a contiguous slice with global indices, so the union of
  * the shards is the full run.
  */
+import { readDatalist } from '../core/datalist.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { RebakeError } from '../core/errors.js';
-import { ensureDir, readInputText } from '../core/fsutil.js';
+import { ensureDir } from '../core/fsutil.js';
 import { asNpyDtype, readNpz, writeNpz, type NpyArray } from '../core/npz.js';
 import { Interrupted, type MemoryReport, type Pool, type Unit, type UnitResult } from './pool.js';
 import { peakRssBytes } from './link.js';
 import { Progress } from '../core/progress.js';
 import type { BadItem, InputPlan } from './protocol.js';
 import { startPool, withInterrupt, type RunSettings } from './start.js';
-
-export function readDatalist(file: string): string[] {
-  const text = readInputText(file, { code: 'DATALIST', what: 'a datalist: one .npz path per line' });
-  const entries = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
-  if (!entries.length) throw new RebakeError('DATALIST_EMPTY', 'the datalist is empty (expected one .npz path per line)', { file });
-  return entries;
-}
 
 export interface Shard {
   k: number;

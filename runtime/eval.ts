@@ -7,19 +7,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { RebakeError } from '../core/errors.js';
-import { readInputText, writeFileAtomic } from '../core/fsutil.js';
+import { writeFileAtomic } from '../core/fsutil.js';
 import { packageFile } from '../core/paths.js';
 import { halfToFloat } from '../core/tensor.js';
-import { outputName, readDatalist } from './datalist.js';
+import { outputName } from './datalist.js';
+import { readDatalist, readGroundTruth, textLines } from '../core/datalist.js';
 import { readNpz } from '../core/npz.js';
-
-/** Lines of a text file as Python's `text.split('\n')` with a trailing empty line dropped, each stripped. */
-export function textLines(file: string, what: string): string[] {
-  const text = readInputText(file, { code: 'EVAL', what });
-  const lines = text.split('\n');
-  if (lines[lines.length - 1] === '') lines.pop();
-  return lines.map((l) => l.trim());
-}
 
 /** Python's `'%.{digits}f' % x`: the exact binary value, rounded half to even. */
 export function pyFixed(x: number, digits: number): string {
@@ -134,13 +127,7 @@ function synsetList(o: EvalOptions, labels: string[]): string[] | undefined {
  */
 export function groundTruth(entries: string[], o: EvalOptions, labels: string[]): number[] | null {
   if (o.gt) {
-    const map = new Map<string, number>();
-    textLines(o.gt, 'a ground truth list: "<npz path> <class id>" per line').forEach((line, n) => {
-      if (!line) return;
-      const m = /^(.*\S)\s+(\d+)$/.exec(line);
-      if (!m) throw new RebakeError('EVAL_GT', `expected "<npz path> <class id>", got "${line}"`, { file: o.gt!, line: n + 1 });
-      map.set(path.resolve(m[1]), Number(m[2]));
-    });
+    const map = readGroundTruth(o.gt);
     return entries.map((e) => {
       const id = map.get(path.resolve(e));
       if (id === undefined) throw new RebakeError('EVAL_GT', `no ground truth for ${e}`, { file: o.gt! });

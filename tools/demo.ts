@@ -12,7 +12,7 @@ import path from 'node:path';
 import { loadBuildConfig } from '../builders/config/load.js';
 import type { Manifest } from '../builders/build.js';
 import { packageRoot } from '../core/paths.js';
-import { readDatalist } from '../runtime/datalist.js';
+import { readDatalist } from '../core/datalist.js';
 import type { DatalistSummary } from '../runtime/datalist.js';
 
 /** Builds of the demo model shown in the table, one row each (configs/<name>.yaml). */

@@ -229,7 +229,7 @@ export function loadBuildConfig(file: string, opts: LoadOptions = {}): BuildConf
     file,
     name: raw.name,
     frontend: { type: 'onnx', checkpoint: resolveFromYaml(raw.frontend.checkpoint), shape: raw.frontend.shape, dtype: 'fp32' },
-    backend: { type: 'onnxruntime', dtype: raw.backend.dtype ?? 'fp32', quantize: raw.backend.quantize },
+    backend: { type: 'onnxruntime', dtype: raw.backend.dtype ?? 'fp32', quantize: quantizeKeys(raw.backend.quantize, resolveFromYaml) },
     graph: { extra_ops: raw.graph?.extra_ops },
     dataset: raw.dataset ? { ...raw.dataset, path: raw.dataset.path ? resolveFromYaml(raw.dataset.path) : undefined } : undefined,
     workspace: { path: resolveFromYaml(raw.workspace?.path ?? './deploy_weights/') },
@@ -237,6 +237,12 @@ export function loadBuildConfig(file: string, opts: LoadOptions = {}): BuildConf
     passes: raw.passes ?? {},
     locate: (p: string, which?: 'key' | 'value') => ld.locate(p.split('.').map((k) => (/^\d+$/.test(k) ? Number(k) : k)), which),
   };
+}
+
+/** backend.quantize with the eval set's paths resolved against the YAML's folder. */
+function quantizeKeys(q: Record<string, any> | undefined, resolve: (p: string) => string): BuildConfig['backend']['quantize'] {
+  if (!q?.eval) return q;
+  return { ...q, eval: { datalist: resolve(q.eval.datalist), gt: resolve(q.eval.gt) } };
 }
 
 /** The zoo's calibration pipeline: each op's own keys, and a crop that fits the resize before it. */

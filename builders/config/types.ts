@@ -23,7 +23,17 @@ export interface BuildConfig {
   backend: {
     type: 'onnxruntime';
     dtype: BuildDtype;
-    quantize?: { calibrate_mode?: 'percentile' | 'max' | 'kl_divergence' | 'mse'; quantize_per_channel?: boolean; percentile?: number; [k: string]: unknown };
+    quantize?: {
+      calibrate_mode?: 'percentile' | 'max' | 'kl_divergence' | 'mse';
+      quantize_per_channel?: boolean;
+      /** calibrate_mode percentile: the percentile kept (default 99.999). */
+      percentile?: number;
+      /** Points of top-1 the int8 build may lose against fp32. */
+      max_accuracy_drop?: number;
+      /** Labelled evaluation set (absolute paths). */
+      eval?: { datalist: string; gt: string };
+      [k: string]: unknown;
+    };
   };
   graph: { extra_ops?: { type: 'softmax' } };
   dataset?: {

@@ -13,6 +13,7 @@ import { mergeConvBranches } from './merge-conv-branches.js';
 import type { Pass } from './pass.js';
 import { removeDeadNodes } from './remove-dead-nodes.js';
 import { storeWeightsFp16 } from './store-weights-fp16.js';
+import { quantizeInt8 } from './quantize-int8.js';
 
 export const PASSES: Pass[] = [
   // Structural re-parameterization (RepVGG train-time graph -> one conv per block).
@@ -29,4 +30,5 @@ export const PASSES: Pass[] = [
   appendSoftmax,
   // Precision (backend.dtype), last: it sees the final weights, preprocessing folded in.
   storeWeightsFp16,
+  quantizeInt8,
 ];

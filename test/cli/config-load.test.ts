@@ -51,4 +51,20 @@ describe('the zoo files load unchanged', () => {
       expect(cfg.frontend.checkpoint).toBe(path.resolve(`deploy_weights/zoo/repvgg_${variant}.onnx`));
     }
   });
+
+  it("the zoo's int8 YAML as it is: only the checkpoint and the calibration folder point at real files", () => {
+    const notices: string[] = [];
+    const cfg = loadBuildConfig('configs/zoo_official_repvgg_int8.yaml', { notice: (l) => notices.push(l) });
+    expect(cfg.name).toBe('official_repvgg_int8');
+    expect(cfg.backend).toMatchObject({ type: 'onnxruntime', dtype: 'int8', quantize: { calibrate_mode: 'percentile', quantize_per_channel: true } });
+    expect(notices.map((l) => l.replace(/^.*?\d+:\d+ /, ''))).toEqual([
+      'backend.type: tvm_vacc is read as onnxruntime (rebake targets ONNX Runtime)',
+      'backend.compile: hardware-only options, ignored on ONNX Runtime',
+    ]);
+    expect(cfg.dataset).toMatchObject({ type: 'tvm', path: path.resolve('test/fixtures/calib_photos'), sampler: { suffix: 'JPEG', get_data_num: 50 } });
+    expect(cfg.dataset!.process_ops!.map((o) => o.type)).toEqual(['DecodeImage', 'Resize', 'CenterCrop', 'Normalize', 'ToTensor']);
+    expect(cfg.frontend.checkpoint).toBe(path.resolve('deploy_weights/zoo/repvgg_a0.onnx'));
+    expect(cfg.vdsp_params).toBeUndefined();
+    expect(fs.readdirSync('test/fixtures/calib_photos').filter((n) => n.endsWith('.JPEG'))).toHaveLength(4);
+  });
 });
