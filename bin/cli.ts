@@ -22,7 +22,7 @@ function usage(): string {
   const lines = Object.entries(COMMANDS).map(([c, s]) => `  ${c.padEnd(width)}  ${s}`);
   return `rebake ${version()}: re-parameterize, bake and run image classifiers on ONNX Runtime
 
-Usage: rebake <command> [options]     rebake <command> --help for its options
+Usage: rebake <command> [options]     rebake help <command> (or rebake <command> --help) for its options
 
 Commands:
 ${lines.join('\n')}
@@ -33,6 +33,8 @@ Exit codes: 0 success, 2 bad input (one line naming the file and the problem), 1
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  // `rebake help <command>` is `rebake <command> --help`.
+  if (cmd === 'help' && rest.length) return main([rest[0], '--help']);
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
     process.stdout.write(usage());
     return cmd ? 0 : 2;
@@ -42,7 +44,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (!(cmd in COMMANDS)) {
-    process.stderr.write(`rebake: unknown command "${cmd}"; commands: ${Object.keys(COMMANDS).join(', ')}\n`);
+    process.stderr.write(`rebake: command line: unknown command "${cmd}"; commands: ${Object.keys(COMMANDS).join(', ')}\n`);
     return 2;
   }
   const { command } = (await import(`./commands/${cmd}.js`)) as { command: CommandSpec };

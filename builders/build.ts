@@ -6,10 +6,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { loadBuildConfig, loadVdspParams, type LoadOptions } from './config/load.js';
+import { loadBuildConfig, loadVdspParams, processOpsContradictions, type LoadOptions } from './config/load.js';
 import type { BuildConfig, VdspParams } from './config/types.js';
 import { RebakeError } from '../core/errors.js';
-import { ensureDir, readInput, writeFileAtomic } from '../core/fsutil.js';
+import { checkOutputTarget, ensureDir, readInput, statIfAny, writeFileAtomic } from '../core/fsutil.js';
 import { modelStats, type IOInfo } from './inspect.js';
 import { decodeModel, ONNX_INPUT, saveModel, type Model } from './ir/model.js';
 import { PASSES } from './passes/index.js';
@@ -56,19 +56,37 @@ export interface BuildResult {
  * The sha256 of the checkpoint (about a second of CPU for 500 MB) is computed by a worker thread reading the
  * file on the other core while this thread decodes and runs the passes, which write into the buffer.
  */
-function readModelFile(config: BuildConfig): { bytes: Buffer; model: Model; sha256: Promise<string> } {
+function readModelFile(config: BuildConfig): { bytes: Buffer; model: Model; sha256: Hashing } {
   const file = config.frontend.checkpoint;
   const bytes = readInput(file, { ...ONNX_INPUT, at: config.locate('frontend.checkpoint') });
   const sha256 = sha256InWorker(file);
-  return { bytes, model: decodeModel(bytes, file), sha256 };
+  try {
+    return { bytes, model: decodeModel(bytes, file), sha256 };
+  } catch (e) {
+    sha256.cancel();
+    throw e;
+  }
 }
 
-function sha256InWorker(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(compiledModule(new URL('./sha256-worker.js', import.meta.url)), { workerData: file });
+interface Hashing {
+  digest: Promise<string>;
+  /** A build that fails stops the worker: it must not outlive the build nor reject unobserved. */
+  cancel(): void;
+}
+
+function sha256InWorker(file: string): Hashing {
+  const w = new Worker(compiledModule(new URL('./sha256-worker.js', import.meta.url)), { workerData: file });
+  const digest = new Promise<string>((resolve, reject) => {
     w.once('message', (h: string) => resolve(h));
     w.once('error', reject);
   });
+  return {
+    digest,
+    cancel: () => {
+      digest.catch(() => {});
+      void w.terminate();
+    },
+  };
 }
 
 /** frontend.shape must name the model's inputs with compatible dims (a symbolic dim accepts any size). */
@@ -90,6 +108,7 @@ export async function runBuild(configFile: string, opts: BuildOptions = {}): Pro
   const t0 = performance.now();
   const config = loadBuildConfig(configFile, opts);
   const vdsp = config.vdsp_params ? loadVdspParams(config.vdsp_params) : undefined;
+  if (vdsp) for (const line of processOpsContradictions(config, vdsp, config.vdsp_params!)) opts.notice?.(line);
   if (config.backend.dtype === 'int8' && !config.dataset?.path) {
     throw new RebakeError('CONFIG_MISSING_KEY', 'int8 builds calibrate on images: add dataset.path (a folder of calibration images, searched recursively), with dataset.sampler.suffix and get_data_num', config.locate('backend.dtype'));
   }
@@ -103,6 +122,22 @@ export async function runBuild(configFile: string, opts: BuildOptions = {}): Pro
   checkWritable(outDir);
 
   const { bytes, model, sha256 } = readModelFile(config);
+  try {
+    return await passesAndOutputs(config, opts, { bytes, model, sha256: sha256.digest }, vdsp, outDir, t0);
+  } catch (e) {
+    sha256.cancel();
+    throw e;
+  }
+}
+
+async function passesAndOutputs(
+  config: BuildConfig,
+  opts: BuildOptions,
+  { bytes, model, sha256 }: { bytes: Buffer; model: Model; sha256: Promise<string> },
+  vdsp: VdspParams | undefined,
+  outDir: string,
+  t0: number,
+): Promise<BuildResult> {
   checkFrontendShape(config, model);
   const before = modelStats(model);
 
@@ -144,15 +179,10 @@ export async function runBuild(configFile: string, opts: BuildOptions = {}): Pro
   }
 }
 
-/** The nearest existing ancestor of `dir` must be a writable folder. */
+/** The build folder: no link elsewhere, and creatable (or an existing folder). */
 function checkWritable(dir: string): void {
-  let cur = path.resolve(dir);
-  while (!fs.existsSync(cur)) cur = path.dirname(cur);
-  const st = fs.statSync(cur);
-  if (!st.isDirectory()) throw new RebakeError('OUTPUT_UNWRITABLE', `cannot create the build folder: ${cur} is a file, not a folder`, { file: dir });
-  try {
-    fs.accessSync(cur, fs.constants.W_OK);
-  } catch {
-    throw new RebakeError('OUTPUT_UNWRITABLE', `cannot create the build folder: ${cur} is not writable`, { file: dir });
+  if (statIfAny(dir, true)?.isSymbolicLink()) {
+    throw new RebakeError('OUTPUT_SYMLINK', 'the build folder is a symbolic link: rebake writes builds only into a real folder under workspace.path (remove the link, or point workspace.path at the target)', { file: dir });
   }
+  checkOutputTarget(dir, 'folder', 'the build folder <workspace.path>/<name>');
 }

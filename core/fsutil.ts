@@ -88,6 +88,12 @@ export function unreadable(file: string, spec: InputSpec, e: unknown): Error {
 
 /** Read a whole input file; a failure is a located RebakeError (see InputSpec). */
 export function readInput(file: string, spec: InputSpec): Buffer {
+  // A fifo or a device would block the read forever (or never end): only regular files are inputs.
+  const st = statIfAny(file);
+  if (st && !st.isFile() && !st.isDirectory()) {
+    const why = 'is a device, fifo or socket, not a regular file';
+    throw new RebakeError(`${spec.code}_NOT_FILE`, spec.at ? `${why}: ${file} (expected ${spec.what})` : `${why} (expected ${spec.what})`, spec.at ?? { file });
+  }
   try {
     return fs.readFileSync(file);
   } catch (e) {
@@ -95,8 +101,19 @@ export function readInput(file: string, spec: InputSpec): Buffer {
   }
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A text input, which must be UTF-8: a path in it spelled in another encoding would silently name nothing. */
 export function readInputText(file: string, spec: InputSpec): string {
-  return readInput(file, spec).toString('utf8');
+  const bytes = readInput(file, spec);
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    const text = bytes.toString('utf8');
+    const bad = text.indexOf('\uFFFD');
+    const line = text.slice(0, bad).split('\n').length;
+    throw new RebakeError(`${spec.code}_ENCODING`, `not valid UTF-8 text (expected ${spec.what}, as UTF-8)`, { file, line });
+  }
 }
 
 /** mkdir -p that reports an unusable destination as bad input. */
@@ -113,5 +130,45 @@ export function ensureDir(dir: string): void {
     fs.accessSync(dir, fs.constants.W_OK);
   } catch (e) {
     throw unwritable(dir, e);
+  }
+}
+
+/**
+ * Before the work starts: `target` can be written. An existing target must be of the expected kind (a
+ * regular file, not a folder, device or fifo; or a folder); a missing one needs its nearest existing
+ * ancestor to be a writable folder (missing folders are created at write time, so a failure before then
+ * leaves nothing behind).
+ */
+export function checkOutputTarget(target: string, kind: 'file' | 'folder', what: string): void {
+  const st = statIfAny(target);
+  if (st) {
+    if (kind === 'file' && st.isDirectory()) throw new RebakeError('OUTPUT_UNWRITABLE', `is a folder; ${what} must be a file path`, { file: target });
+    if (kind === 'file' && !st.isFile()) throw new RebakeError('OUTPUT_UNWRITABLE', `is not a regular file (a device, fifo or socket); ${what} must be a file path`, { file: target });
+    if (kind === 'folder' && !st.isDirectory()) throw new RebakeError('OUTPUT_NOT_DIR', `is a file; ${what} must be a folder (it will be created if missing)`, { file: target });
+    try {
+      fs.accessSync(kind === 'file' ? path.dirname(path.resolve(target)) : target, fs.constants.W_OK);
+    } catch {
+      throw new RebakeError('OUTPUT_UNWRITABLE', 'cannot write: permission denied', { file: target });
+    }
+    return;
+  }
+  let cur = path.dirname(path.resolve(target));
+  while (!fs.existsSync(cur)) cur = path.dirname(cur);
+  if (!fs.statSync(cur).isDirectory()) throw new RebakeError('OUTPUT_UNWRITABLE', `cannot create this ${kind}: ${cur} is a file, not a folder`, { file: target });
+  try {
+    fs.accessSync(cur, fs.constants.W_OK);
+  } catch {
+    throw new RebakeError('OUTPUT_UNWRITABLE', `cannot create this ${kind}: ${cur} is not writable`, { file: target });
+  }
+}
+
+/** stat (lstat with `link`), or undefined when nothing is there (also when a parent is a file). */
+export function statIfAny(p: string, link = false): fs.Stats | undefined {
+  try {
+    return link ? fs.lstatSync(p) : fs.statSync(p);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw e;
   }
 }

@@ -11,8 +11,8 @@ export async function decodeImage(source: string | Buffer, file = String(source)
   let raw: { data: Buffer; info: sharp.OutputInfo };
   try {
     raw = await sharp(source).rotate().keepIccProfile().removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-  } catch (e) {
-    throw new RebakeError('IMAGE_DECODE', `cannot decode the image: ${(e as Error).message}`, { file });
+  } catch {
+    throw new RebakeError('IMAGE_DECODE', 'cannot decode the image: not a supported format (JPEG, PNG, WebP, TIFF, GIF, AVIF) or a corrupt file', { file });
   }
   const { width: w, height: h, channels } = raw.info;
   if (channels !== 3) throw new RebakeError('IMAGE_DECODE', `decoded to ${channels} channels, expected RGB`, { file });

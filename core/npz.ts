@@ -130,8 +130,17 @@ function u64(dv: DataView, off: number): number {
   return Number(v);
 }
 
-/** The central directory, with zip64 fields resolved. */
+/** The central directory, with zip64 fields resolved. A record that runs past the end of the file is corrupt. */
 function zipEntries(buf: Uint8Array, file: string): ZipEntry[] {
+  try {
+    return readCentralDirectory(buf, file);
+  } catch (e) {
+    if (e instanceof RangeError) throw new RebakeError('NPZ_CORRUPT', 'corrupt zip: a directory record runs past the end of the file', { file });
+    throw e;
+  }
+}
+
+function readCentralDirectory(buf: Uint8Array, file: string): ZipEntry[] {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const looksLikeZip = buf.byteLength >= 4 && dv.getUint32(0, true) === SIG_LOCAL;
   let eocd = -1;

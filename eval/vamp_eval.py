@@ -21,6 +21,7 @@ import argparse
 import os
 import re
 import sys
+import zipfile
 
 import numpy as np
 
@@ -28,7 +29,7 @@ WNID = re.compile(r"^n\d{8}$")
 
 
 def fail(where, msg):
-    sys.stderr.write("vamp_eval: %s: %s\n" % (where, msg))
+    sys.stderr.write("rebake: %s: %s\n" % (where, msg))
     sys.exit(2)
 
 
@@ -124,11 +125,30 @@ def ground_truth(entries, args, labels):
     return gt
 
 
+def broken_npz(path):
+    """Why numpy could not read `path`, in rebake eval's words (core/npz.ts), never a traceback."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return "cannot read the file"
+    if not data:
+        return "empty file (expected an npz: a zip of .npy arrays)"
+    if data.rfind(b"PK\x05\x06", max(0, len(data) - 22 - 0xFFFF)) < 0:
+        if data[:4] == b"PK\x03\x04":
+            return "truncated npz: the zip's central directory is missing (file cut short at %d bytes?)" % len(data)
+        return "not an npz file (not a zip archive)"
+    return "corrupt npz: a member or its directory record does not read back"
+
+
 def scores_of(path):
-    with np.load(path) as z:
-        if "output_0" not in z.files:
-            fail(path, 'no array "output_0" (expected a rebake run / vamp output)')
-        a = z["output_0"]
+    try:
+        with np.load(path) as z:
+            if "output_0" not in z.files:
+                fail(path, 'no array "output_0" (expected a rebake run / vamp output)')
+            a = z["output_0"]
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
+        fail(path, broken_npz(path))
     if a.dtype.kind != "f":
         fail(path, "output_0 is %s; expected float scores" % a.dtype)
     return np.squeeze(a).astype(np.float32).ravel()

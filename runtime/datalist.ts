@@ -54,11 +54,12 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Create the output folder; remove temp files a killed earlier run of ours left behind. */
-export function prepareOutputDir(dir: string): void {
+/** Create the output folder (true if this call created it); remove temp files a killed earlier run of ours left behind. */
+export function prepareOutputDir(dir: string): boolean {
   if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) {
     throw new RebakeError('OUTPUT_NOT_DIR', 'is a file; --path_output must be a folder (it will be created if missing)', { file: dir });
   }
+  const created = !fs.existsSync(dir);
   ensureDir(dir);
   for (const f of fs.readdirSync(dir)) {
     const m = TEMP.exec(f);
@@ -67,6 +68,7 @@ export function prepareOutputDir(dir: string): void {
     const file = path.join(dir, f);
     if (Date.now() - fs.statSync(file).mtimeMs > 10_000) fs.rmSync(file, { force: true });
   }
+  return created;
 }
 
 /** An output that loads and has every output_k with a batch dim of 1. */
@@ -117,7 +119,7 @@ export async function runDatalist(s: RunSettings, d: DatalistOptions): Promise<D
   const t0 = performance.now();
   const entries = readDatalist(d.datalist);
   const [start, end] = shardRange(entries.length, d.shard);
-  prepareOutputDir(d.output);
+  const created = prepareOutputDir(d.output);
   const name = (i: number) => path.join(d.output, outputName(i, entries.length, entries[i]));
   const bad: BadItem[] = [];
   const lost: DatalistSummary['lost'] = [];
@@ -205,15 +207,21 @@ export async function runDatalist(s: RunSettings, d: DatalistOptions): Promise<D
     if (stopAt) throw new RebakeError(stopAt.code, stopAt.message);
   };
 
-  await withInterrupt(
-    () => {
-      interrupted = true;
-      pool?.end();
-    },
-    () => body().catch((e) => {
-      if (!(e instanceof Interrupted)) throw e;
-    }),
-  );
+  try {
+    await withInterrupt(
+      () => {
+        interrupted = true;
+        pool?.end();
+      },
+      () => body().catch((e) => {
+        if (!(e instanceof Interrupted)) throw e;
+      }),
+    );
+  } catch (e) {
+    // A run that fails before its first output leaves no empty folder behind.
+    if (created && !fs.readdirSync(d.output).length) fs.rmdirSync(d.output);
+    throw e;
+  }
   const processing = (lastWrite || firstDispatch) - firstDispatch;
   bad.sort((a, b) => a.index - b.index);
   lost.sort((a, b) => a.index - b.index);

@@ -79,6 +79,8 @@ export interface EvalResult {
   k: number;
   top1: number;
   topk: number;
+  /** One line each: results that cover only part of the datalist, a label list of another length. */
+  warnings: string[];
   /** false: no entry had ground truth, only the --decode file was written. */
   groundTruth: boolean;
   decode?: string;
@@ -160,8 +162,15 @@ export function evaluate(o: EvalOptions): EvalResult {
   let topk = 0;
   const decoded: string[] = [];
   let k = o.topk;
+  const warnings: string[] = [];
+  if (pairs.length < entries.length) warnings.push(`only ${pairs.length} of the ${entries.length} datalist entries have outputs in ${o.resultPath}: the accuracy covers those ${pairs.length}`);
   for (const [i, file] of pairs) {
     const scores = scoresOf(file);
+    // A ground truth the model cannot output would count as a silent miss: it is a wrong label set.
+    if (gt && gt[i] >= scores.length) throw new RebakeError('EVAL_GT_RANGE', `class id ${gt[i]} of ${entries[i]} is outside the model's ${scores.length} classes (0..${scores.length - 1})`, { file: o.gt ?? o.datalist });
+    if (labels.length !== scores.length && !warnings.some((w) => w.startsWith('the label'))) {
+      warnings.push(`the label list ${o.label} has ${labels.length} names, the model has ${scores.length} classes: check --label`);
+    }
     const ids = topK(scores, o.topk);
     k = Math.min(k, ids.length);
     if (gt && ids[0] === gt[i]) top1++;
@@ -169,7 +178,7 @@ export function evaluate(o: EvalOptions): EvalResult {
     ids.forEach((id, r) => decoded.push(`${entries[i]}: Relay top-${r} id: ${id}, prob: ${pyFixed(scores[id], 8)}, class name: ${labels[id] ?? String(id)}\n`));
   }
   if (o.decode) writeFileAtomic(o.decode, decoded.join(''));
-  return { entries: entries.length, evaluated: pairs.length, pairing, k, top1, topk, groundTruth: gt !== null, decode: o.decode };
+  return { entries: entries.length, evaluated: pairs.length, pairing, k, top1, topk, warnings, groundTruth: gt !== null, decode: o.decode };
 }
 
 export function formatEval(r: EvalResult): string[] {

@@ -51,13 +51,30 @@ export interface PlanOptions {
   batch: number;
   /** `-s`: [C, H, W] for the dims the model leaves open. */
   shape?: number[];
+  /** `--vdsp_params`. */
   vdsp?: VdspParams;
   /** Where the vdsp params came from, for messages. */
   vdspFile?: string;
+  /** The vdsp params the build recorded in mod.json (baked into a uint8 model). */
+  recorded?: { file: string; params: VdspParams };
   warn(line: string): void;
 }
 
+/** The first key where two vdsp params differ, as `OpConfig.Mean: [..] vs [..]`, or undefined. */
+function vdspDifference(a: VdspParams, b: VdspParams): string | undefined {
+  if (a.OpType !== b.OpType) return `OpType: ${a.OpType} vs ${b.OpType}`;
+  const x = a.OpConfig as unknown as Record<string, unknown>;
+  const y = b.OpConfig as unknown as Record<string, unknown>;
+  for (const k of [...new Set([...Object.keys(x), ...Object.keys(y)])].sort()) {
+    if (JSON.stringify(x[k]) !== JSON.stringify(y[k])) return `OpConfig.${k}: ${JSON.stringify(x[k]) ?? 'absent'} vs ${JSON.stringify(y[k]) ?? 'absent'}`;
+  }
+  return undefined;
+}
+
 const DIM_NAMES = ['batch', 'channels', 'height', 'width'];
+
+/** One input batch must fit a single typed array and ORT tensor, with room to spare. */
+const MAX_BATCH_BYTES = 2 ** 31;
 
 /** Decide how to feed the model: input dtype and [C,H,W], samples per run, padding. */
 export function planInput(info: ModelInfo, file: string, opts: PlanOptions): InputPlan {
@@ -89,12 +106,23 @@ export function planInput(info: ModelInfo, file: string, opts: PlanOptions): Inp
     opts.warn(`-b ${batch}: the model's batch size is fixed at ${fixed}; running ${fixed} sample(s) per call`);
     batch = fixed;
   }
-  // A uint8 model has the normalization built in: its vdsp params only choose the host resize flavour.
-  const vdsp = opts.vdsp;
+  const bytes = batch * c * h * w * (dtype === 'uint8' ? 1 : dtype === 'float16' ? 2 : 4);
+  if (bytes > MAX_BATCH_BYTES) {
+    throw new RebakeError('BATCH_TOO_LARGE', `-b ${batch} of [${c}, ${h}, ${w}] ${dtype} is ${(bytes / 2 ** 30).toFixed(1)} GiB per run() call, over the limit of ${MAX_BATCH_BYTES / 2 ** 30} GiB; use a smaller -b`, { file });
+  }
+  // A uint8 model has the normalization built in: its vdsp params only choose the host resize flavour, and
+  // other params than the baked ones would resize the images differently from what the model then does.
+  const rec = opts.recorded;
+  const diff = dtype === 'uint8' && opts.vdsp && rec ? vdspDifference(opts.vdsp, rec.params) : undefined;
+  if (diff) {
+    throw new RebakeError('VDSP_MISMATCH', `these params differ from the preprocessing baked into the model (${rec!.file}, recorded in its mod.json) at ${diff}; leave out --vdsp_params, or rebuild the model with these params`, { file: opts.vdspFile ?? 'vdsp params' });
+  }
+  const vdsp = opts.vdsp ?? rec?.params;
+  const vdspFile = opts.vdsp ? opts.vdspFile : rec?.file;
   if (vdsp && dtype !== 'uint8') {
     const o = vdsp.OpConfig;
     if (o.OimageHeight !== h || o.OimageWidth !== w) {
-      throw new RebakeError('VDSP_SIZE', `the vdsp params produce ${o.OimageWidth}x${o.OimageHeight} images but the model input is ${w}x${h}`, { file: opts.vdspFile ?? file });
+      throw new RebakeError('VDSP_SIZE', `the vdsp params produce ${o.OimageWidth}x${o.OimageHeight} images but the model input is ${w}x${h}`, { file: vdspFile ?? file });
     }
   }
   return { name: input.name, dtype, batch, fixedBatch: fixed !== undefined, c, h, w, vdsp };

@@ -48,8 +48,10 @@ export interface PerfReport {
   samples: number;
   /** Wall time from the first call handed out to the last one back. */
   seconds: number;
-  /** Samples per second: the sum of every session's samples / busy time. */
+  /** Samples per second: the sum of every session's samples / busy time (samples / wall time when `note` says why). */
   throughput: number;
+  /** Present when the run was too short for a steady rate. */
+  note?: string;
   runsPerSecond: number;
   latencyMs: Latency;
   perProcess: { process: number; pid: number; runs: number; samples: number; throughput: number }[];
@@ -67,6 +69,9 @@ export function latencyStats(ms: number[]): Latency {
   const avg = s.length ? s.reduce((a, b) => a + b, 0) / s.length : 0;
   return { avg, min: s[0] ?? 0, p50: percentile(s, 50), p90: percentile(s, 90), p95: percentile(s, 95), p99: percentile(s, 99), max: s[s.length - 1] ?? 0 };
 }
+
+/** Measured calls every session needs before per-session rates are summed as a steady throughput. */
+export const STEADY_RUNS = 5;
 
 export async function runPerf(s: RunSettings, o: PerfOptions): Promise<PerfReport | undefined> {
   let pool: Pool | undefined;
@@ -127,7 +132,14 @@ export async function runPerf(s: RunSettings, o: PerfOptions): Promise<PerfRepor
         const n = mine.reduce((a, b) => a + b.runs, 0);
         return { process: h.index, pid: h.link.pid, runs: n, samples: n * input.batch, throughput: mine.reduce((a, b) => a + rate(b), 0) };
       });
-      const throughput = perProcess.reduce((a, p) => a + p.throughput, 0);
+      const sessions = s.processes * s.instances;
+      const fewest = busy.size < sessions ? 0 : Math.min(...[...busy.values()].map((b) => b.runs));
+      // Per-session rates summed are a steady-state figure only when every session ran several calls.
+      const steady = fewest >= STEADY_RUNS;
+      const throughput = steady ? perProcess.reduce((a, p) => a + p.throughput, 0) : seconds > 0 ? samples / seconds : 0;
+      const note = steady
+        ? undefined
+        : `${runs} measured run(s) over ${sessions} session(s)${busy.size < sessions ? ` (${sessions - busy.size} ran none)` : ''}: too few for a steady rate (wanted >= ${STEADY_RUNS} per session), so throughput is samples / wall time; use --duration or --iterations >= ${STEADY_RUNS * sessions}`;
       return {
         mode: 'performance',
         model: s.model.onnx,
@@ -147,6 +159,7 @@ export async function runPerf(s: RunSettings, o: PerfOptions): Promise<PerfRepor
         seconds,
         throughput,
         runsPerSecond: throughput / input.batch,
+        ...(note ? { note } : {}),
         latencyMs: latencyStats(latencies),
         perProcess,
         memory: pool.memory(),
@@ -167,7 +180,8 @@ export function formatPerf(r: PerfReport): string {
     `input        ${c.input.name} ${c.input.dtype} [${c.input.shape.join(', ')}] (synthetic)`,
     `config       -p ${c.processes} -i ${c.instances} -b ${c.batch} --threads ${c.threads} (${c.processes * c.instances} sessions, ${c.cores} cores), warm-up ${c.warmup} per session, ${stop}`,
     `measured     ${r.runs} runs, ${r.samples} samples in ${f2(r.seconds)} s wall`,
-    `throughput   ${f2(r.throughput)} samples/s (${f2(r.runsPerSecond)} runs/s; sum over sessions of samples / busy time)`,
+    `throughput   ${f2(r.throughput)} samples/s (${f2(r.runsPerSecond)} runs/s; ${r.note ? 'samples / wall time' : 'sum over sessions of samples / busy time'})`,
+    ...(r.note ? [`note         ${r.note}`] : []),
     `latency ms   avg ${f2(l.avg)}  min ${f2(l.min)}  p50 ${f2(l.p50)}  p90 ${f2(l.p90)}  p95 ${f2(l.p95)}  p99 ${f2(l.p99)}  max ${f2(l.max)}  (per run() of ${c.batch})`,
     ...r.perProcess.map((p) => `process ${p.process}    pid ${p.pid}: ${p.runs} runs, ${f2(p.throughput)} samples/s`),
     `peak RSS     ${formatMemory(r.memory)}`,

@@ -2,8 +2,8 @@
  * npz image -> one row of the model's input batch, on the host:
  * - uint8 model (preprocessing baked in): the uint8 image, resized on the host first when its size differs
  *   from the model input (vdsp BILINEAR_CV semantics, as the DSP would resize it);
- * - float model: vdsp preprocessing on the host when params are known, else a plain cast; float inputs are
- *   taken as already-preprocessed tensors and must have the model's size.
+ * - float model: vdsp preprocessing on the host when params are known (a uint8 image without them is refused);
+ *   float inputs are taken as already-preprocessed tensors and must have the model's size.
  * Every check that can fail on user data throws a RebakeError naming the file.
  */
 import { RebakeError } from '../core/errors.js';
@@ -35,6 +35,11 @@ export function imageOf(arrays: Map<string, NpyArray>, file: string, plan: Input
   if (shape[0] !== plan.c) {
     const hwc = shape[2] === plan.c ? ` (it looks like H, W, C: transpose to C, H, W)` : '';
     throw new RebakeError('INPUT_CHANNELS', `${shape[0]} channels in shape [${a.shape.join(', ')}], the model takes ${plan.c}${hwc}`, loc);
+  }
+  if (shape.includes(0)) throw new RebakeError('INPUT_SHAPE', `shape [${a.shape.join(', ')}] has a zero dimension: the image is empty`, loc);
+  // Un-normalized pixels must never reach a model that expects normalized input: plausible outputs, all wrong.
+  if (a.dtype === 'uint8' && plan.dtype !== 'uint8' && !plan.vdsp) {
+    throw new RebakeError('INPUT_NOT_PREPROCESSED', `a uint8 image, but the model takes ${plan.dtype} (normalized) input and no preprocessing is known for it: give --vdsp_params <params.json> to preprocess on the host, or build the model with vdsp_params to bake the preprocessing in`, loc);
   }
   if (plan.dtype === 'uint8' && a.dtype !== 'uint8') {
     throw new RebakeError('INPUT_DTYPE', `dtype ${a.dtype}, but the model takes uint8 images (its preprocessing is built in)`, loc);

@@ -46,9 +46,7 @@ export async function startPool(s: RunSettings, onPool: (p: Pool) => void): Prom
   onPool(pool);
   try {
     const info = await pool.start();
-    const vdsp = s.vdsp ?? s.model.manifestVdsp?.params;
-    const vdspFile = s.vdsp ? s.vdspFile : s.model.manifestVdsp?.file;
-    const input = planInput(info, s.model.onnx, { batch: s.batch, shape: s.shape, vdsp, vdspFile, warn: s.warn });
+    const input = planInput(info, s.model.onnx, { batch: s.batch, shape: s.shape, vdsp: s.vdsp, vdspFile: s.vdspFile, recorded: s.model.manifestVdsp, warn: s.warn });
     return { pool, info, input };
   } catch (e) {
     pool.stop();

@@ -16,7 +16,7 @@ import { readDatalist } from '../core/datalist.js';
 import type { DatalistSummary } from '../runtime/datalist.js';
 
 /** Builds of the demo model shown in the table, one row each (configs/<name>.yaml). */
-const DEMO_CONFIGS = ['demo_fp32'];
+const DEMO_CONFIGS = ['demo_fp32', 'demo_fp16', 'demo_int8'];
 const FP32_TOLERANCE = 0.1; // top-1 points between an fp32 build and PyTorch
 
 const root = packageRoot();

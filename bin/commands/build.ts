@@ -14,7 +14,9 @@ the YAML file's folder; --vdsp_params resolves against the current folder and ov
 Options:
   --vdsp_params <json>  preprocessing params to bake in (overrides the YAML's vdsp_params)
   --json                print the manifest on stdout
-  -h, --help            this help`,
+  -h, --help            this help
+
+Exit codes: 0 success, 2 bad input or usage (one line naming the file and the problem), 1 internal error (with a stack).`,
   options: { vdsp_params: { type: 'string' }, json: { type: 'boolean' } },
   positionals: [1, 1],
   async run(args) {

@@ -22,7 +22,9 @@ and where the preprocessing went.
 Options:
   --layers   list MACs per layer
   --json     machine-readable output
-  -h, --help this help`,
+  -h, --help this help
+
+Exit codes: 0 success, 2 bad input or usage (one line naming the file and the problem), 1 internal error (with a stack).`,
   options: { json: { type: 'boolean' }, layers: { type: 'boolean' } },
   positionals: [1, 1],
   async run(args) {

@@ -1,6 +1,6 @@
 /** `rebake run`: the vamp-style runner (datalist mode, performance mode, layout sweep). */
 import { RebakeError } from '../../core/errors.js';
-import { writeFileAtomic } from '../../core/fsutil.js';
+import { checkOutputTarget, writeFileAtomic } from '../../core/fsutil.js';
 import { parseShard, runDatalist, type DatalistSummary } from '../../runtime/datalist.js';
 import { resolveModel } from '../../runtime/model.js';
 import { formatMemory } from '../../runtime/pool.js';
@@ -9,12 +9,13 @@ import { defaultThreads, type RunSettings } from '../../runtime/start.js';
 import { best, formatLayout, sweep } from '../../runtime/sweep.js';
 import { intOption, stringOption, type CommandSpec, type ParsedArgs } from '../args.js';
 
-const HELP = `rebake run -m <model> [options]
+const HELP = `Usage: rebake run -m <model> [options]
 
 Runs a model on ONNX Runtime, the way the zoo's vamp runner does.
   With --datalist: one output npz per input npz in --path_output (keys output_0, output_1, ...; names sort in
   datalist order). Without: a performance test on synthetic input (throughput, latency percentiles).
 
+Options:
 Model
   -m, --model <path>         build prefix <workspace>/<name>/mod (as the zoo passes it), a build folder, or an .onnx
   --vdsp_params <json>       host preprocessing for a float-input model fed uint8 images (default: from mod.json)
@@ -36,9 +37,13 @@ Performance mode
   --warmup <n>               run() calls per session before measuring (default 2)
   --sweep                    try every processes x sessions x threads split of the cores at batch 1/4/8/16 and print the best
   --report <file.json>       also write the report (either mode) as JSON
+  -h, --help                 this help
 
-Exit codes: 0 done, 2 bad input or usage, 1 inputs lost to crashed workers (rerun with --resume), 130 interrupted.
+Exit codes: 0 success, 2 bad input or usage (one line naming the file and the problem), 1 internal error (with a stack) or inputs lost to crashed workers (rerun with --resume), 130 interrupted.
 `;
+
+/** Upper bounds of the counts a user gives: each one sizes processes, threads or buffers. */
+const LIMITS = { processes: 256, instances: 256, sessions: 1024, threads: 1024, batch: 65_536, warmup: 1_000_000, iterations: 1_000_000_000, seconds: 86_400, dim: 16_384 };
 
 /** vamp users type `-i 2 p 2`: a bare letter followed by a value is read as the option, with a warning. */
 const BARE = new Map([['i', 'instances'], ['p', 'processes'], ['b', 'batch'], ['s', 'shape'], ['m', 'model']]);
@@ -48,9 +53,9 @@ function fixBareOptions(args: ParsedArgs, warn: (l: string) => void): void {
   for (let k = 0; k < pos.length; k += 2) {
     const long = BARE.get(pos[k]);
     if (!long || k + 1 >= pos.length) {
-      throw new RebakeError('CLI_USAGE', `unexpected argument "${pos[k]}" (see rebake run --help)`, { file: 'rebake run' });
+      throw new RebakeError('CLI_USAGE', `unexpected argument "${pos[k]}" (see rebake run --help)`, { file: 'command line' });
     }
-    if (args.values[long] !== undefined) throw new RebakeError('CLI_USAGE', `"${pos[k]} ${pos[k + 1]}" repeats -${pos[k]}`, { file: 'rebake run' });
+    if (args.values[long] !== undefined) throw new RebakeError('CLI_USAGE', `"${pos[k]} ${pos[k + 1]}" repeats -${pos[k]}`, { file: 'command line' });
     warn(`read "${pos[k]} ${pos[k + 1]}" as "-${pos[k]} ${pos[k + 1]}" (missing dash)`);
     args.values[long] = pos[k + 1];
   }
@@ -61,6 +66,7 @@ function parseShape(s: string): number[] {
   if (!(nums.length === 3 || nums.length === 4) || nums.some((n) => !Number.isInteger(n) || n < 1)) {
     throw new RebakeError('CLI_USAGE', `-s ${s}: expected [C,H,W] such as [3,224,224]`, { file: 'command line' });
   }
+  if (nums.some((n) => n > LIMITS.dim)) throw new RebakeError('CLI_LIMIT', `-s ${s}: a dimension is over the limit of ${LIMITS.dim}`, { file: 'command line' });
   return nums.slice(-3);
 }
 
@@ -101,27 +107,30 @@ export const command: CommandSpec = {
     const warn = (l: string) => process.stderr.write(`rebake: warning: ${l}\n`);
     fixBareOptions(args, warn);
     const modelArg = stringOption(args, 'model');
-    if (!modelArg) throw new RebakeError('CLI_USAGE', '-m <model> is required (a build prefix, a build folder or an .onnx file)', { file: 'rebake run' });
+    if (!modelArg) throw new RebakeError('CLI_USAGE', '-m <model> is required (a build prefix, a build folder or an .onnx file)', { file: 'command line' });
     const datalist = stringOption(args, 'datalist');
     const output = stringOption(args, 'path_output');
-    if (Boolean(datalist) !== Boolean(output)) throw new RebakeError('CLI_USAGE', '--datalist and --path_output go together', { file: 'rebake run' });
+    if (Boolean(datalist) !== Boolean(output)) throw new RebakeError('CLI_USAGE', '--datalist and --path_output go together', { file: 'command line' });
     if (!datalist) {
-      for (const k of ['resume', 'skip-bad', 'shard']) if (args.values[k] !== undefined) throw new RebakeError('CLI_USAGE', `--${k} needs --datalist`, { file: 'rebake run' });
+      for (const k of ['resume', 'skip-bad', 'shard']) if (args.values[k] !== undefined) throw new RebakeError('CLI_USAGE', `--${k} needs --datalist`, { file: 'command line' });
     } else {
-      for (const k of ['iterations', 'duration', 'warmup', 'sweep']) if (args.values[k] !== undefined) throw new RebakeError('CLI_USAGE', `--${k} is for performance mode (without --datalist)`, { file: 'rebake run' });
+      for (const k of ['iterations', 'duration', 'warmup', 'sweep']) if (args.values[k] !== undefined) throw new RebakeError('CLI_USAGE', `--${k} is for performance mode (without --datalist)`, { file: 'command line' });
     }
-    if (args.values.iterations !== undefined && args.values.duration !== undefined) throw new RebakeError('CLI_USAGE', 'give --iterations or --duration, not both', { file: 'rebake run' });
+    if (args.values.iterations !== undefined && args.values.duration !== undefined) throw new RebakeError('CLI_USAGE', 'give --iterations or --duration, not both', { file: 'command line' });
 
-    const processes = intOption(args, 'processes', 1);
-    const instances = intOption(args, 'instances', 1);
+    const processes = intOption(args, 'processes', 1, 1, LIMITS.processes);
+    const instances = intOption(args, 'instances', 1, 1, LIMITS.instances);
+    if (processes * instances > LIMITS.sessions) {
+      throw new RebakeError('CLI_LIMIT', `-p ${processes} x -i ${instances} is ${processes * instances} sessions, over the limit of ${LIMITS.sessions}`, { file: 'command line' });
+    }
     const vdspFile = stringOption(args, 'vdsp_params');
     const shapeArg = stringOption(args, 'shape');
     const settings: RunSettings = {
       model: resolveModel(modelArg),
       processes,
       instances,
-      threads: intOption(args, 'threads', defaultThreads(processes, instances)),
-      batch: intOption(args, 'batch', 1),
+      threads: intOption(args, 'threads', defaultThreads(processes, instances), 1, LIMITS.threads),
+      batch: intOption(args, 'batch', 1, 1, LIMITS.batch),
       shape: shapeArg ? parseShape(shapeArg) : undefined,
       // The config loader (ajv, yaml) costs ~60 ms of start-up: loaded only when asked for.
       vdsp: vdspFile ? (await import('../../builders/config/load.js')).loadVdspParams(vdspFile) : undefined,
@@ -129,6 +138,9 @@ export const command: CommandSpec = {
       warn,
     };
     const reportFile = stringOption(args, 'report');
+    // Output targets are checked before the models load and the run starts, never after it.
+    if (reportFile) checkOutputTarget(reportFile, 'file', '--report');
+    if (output) checkOutputTarget(output, 'folder', '--path_output');
     const writeReport = (obj: unknown) => reportFile && writeFileAtomic(reportFile, `${JSON.stringify(obj, null, 2)}\n`);
 
     if (datalist && output) {
@@ -143,8 +155,9 @@ export const command: CommandSpec = {
     }
 
     const duration = args.values.duration !== undefined ? Number(args.values.duration) : 3;
+    if (duration > LIMITS.seconds) throw new RebakeError('CLI_LIMIT', `--duration ${args.values.duration} is over the limit of ${LIMITS.seconds} s`, { file: 'command line' });
     if (!(duration > 0)) throw new RebakeError('CLI_USAGE', `--duration must be a positive number of seconds, got "${args.values.duration}"`, { file: 'command line' });
-    const warmup = intOption(args, 'warmup', 2, 0);
+    const warmup = intOption(args, 'warmup', 2, 0, LIMITS.warmup);
     if (args.values.sweep) {
       process.stdout.write(`sweep: ${duration} s per layout\n`);
       const points = await sweep(settings, { duration, warmup, batches: [1, 4, 8, 16] }, (p) =>
@@ -155,7 +168,7 @@ export const command: CommandSpec = {
       writeReport({ mode: 'sweep', points, best: b });
       return 0;
     }
-    const iterations = args.values.iterations !== undefined ? intOption(args, 'iterations', 1) : undefined;
+    const iterations = args.values.iterations !== undefined ? intOption(args, 'iterations', 1, 1, LIMITS.iterations) : undefined;
     const r = await runPerf(settings, { iterations, duration, warmup });
     if (!r) {
       process.stdout.write('rebake run: interrupted while loading the model\n');

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { ensureDir } from '../../core/fsutil.js';
+import { checkOutputTarget, ensureDir } from '../../core/fsutil.js';
 import { saveModel } from '../../builders/ir/model.js';
 import { ARCHS } from '../../builders/zoo/archs.js';
 import { repvggModel, zooArch, ZOO_OPSETS } from '../../builders/zoo/repvgg.js';
@@ -29,7 +29,9 @@ Options:
   --bn-folded       the eval-export flavour
   --size S          input height and width, a multiple of 32 (default 224)
   --opset N         ${ZOO_OPSETS.join(' or ')} (default 13)
-  -h, --help        this help`,
+  -h, --help        this help
+
+Exit codes: 0 success, 2 bad input or usage (one line naming the file and the problem), 1 internal error (with a stack).`,
   options: {
     out: { type: 'string' },
     seed: { type: 'string' },
@@ -41,14 +43,15 @@ Options:
   positionals: [1, 1],
   async run(args) {
     const out = stringOption(args, 'out');
-    if (!out) throw new RebakeError('CLI_USAGE', '--out FILE is required (see rebake zoo --help)', { file: 'rebake zoo' });
+    if (!out) throw new RebakeError('CLI_USAGE', '--out FILE is required (see rebake zoo --help)', { file: 'command line' });
     const arch = zooArch(args.positionals[0]);
+    checkOutputTarget(out, 'file', '--out');
     const model = repvggModel(arch, {
       seed: intOption(args, 'seed', 0, 0),
       dynamicBatch: args.values['dynamic-batch'] === true,
       bnFolded: args.values['bn-folded'] === true,
-      inputSize: intOption(args, 'size', 224),
-      opset: intOption(args, 'opset', 13),
+      inputSize: intOption(args, 'size', 224, 1, 8192),
+      opset: intOption(args, 'opset', 13, 1, 100),
     });
     ensureDir(path.dirname(path.resolve(out)));
     const saved = saveModel(model, out);

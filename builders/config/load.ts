@@ -9,10 +9,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
-import { LineCounter, parseDocument, isMap, isSeq, isPair, isScalar, type Document, type Node as YamlNode } from 'yaml';
+import { LineCounter, parseDocument, isMap, isSeq, isPair, isScalar, visit, type Alias, type Document, type Node as YamlNode } from 'yaml';
 import { RebakeError, type SourceLocation } from '../../core/errors.js';
 import { readInputText } from '../../core/fsutil.js';
 import { packageFile } from '../../core/paths.js';
+import { jsonSyntaxError } from './json-syntax.js';
 import type { BuildConfig, VdspParams } from './types.js';
 
 type Ajv = import('ajv').default;
@@ -69,13 +70,8 @@ function readText(file: string, what: string): string {
 export function parseLocated(file: string, text: string, kind: 'yaml' | 'json'): LocatedDoc {
   const lines = new LineCounter();
   if (kind === 'json') {
-    try {
-      JSON.parse(text);
-    } catch (e) {
-      const m = /position (\d+)/.exec((e as Error).message);
-      const where = m ? lines_of(text, Number(m[1])) : {};
-      throw new RebakeError('CONFIG_SYNTAX', `invalid JSON: ${(e as Error).message.replace(/ in JSON at position \d+.*$/, '')}`, { file, ...where });
-    }
+    const broken = jsonSyntaxError(text);
+    if (broken) throw new RebakeError('CONFIG_SYNTAX', `invalid JSON: ${broken.detail}`, { file, ...lines_of(text, broken.offset) });
   }
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
   const err = doc.errors[0];
@@ -83,8 +79,31 @@ export function parseLocated(file: string, text: string, kind: 'yaml' | 'json'):
     const pos = lines.linePos(err.pos[0]);
     throw new RebakeError('CONFIG_SYNTAX', `invalid ${kind === 'json' ? 'JSON' : 'YAML'}: ${err.message.split('\n')[0]}`, { file, line: pos.line, column: pos.col });
   }
-  const data = doc.toJS({ maxAliasCount: 100 });
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    // Aliases resolve only here: one naming no earlier anchor, or too many of them (an alias bomb).
+    if (!(e instanceof ReferenceError)) throw e;
+    const alias = firstAlias(doc);
+    const pos = alias?.range ? lines.linePos(alias.range[0]) : undefined;
+    const what = alias ? `alias *${alias.source} names no anchor (&${alias.source}) defined before it` : 'too many aliases (over 100 expansions)';
+    throw new RebakeError('CONFIG_SYNTAX', `invalid YAML: ${what}`, { file, ...(pos ? { line: pos.line, column: pos.col } : {}) });
+  }
   return new LocatedDoc(file, data, doc, lines);
+}
+
+function firstAlias(doc: Document): Alias | undefined {
+  let found: Alias | undefined;
+  visit(doc, {
+    Alias(_, node) {
+      if (!node.resolve(doc)) {
+        found = node;
+        return visit.BREAK;
+      }
+    },
+  });
+  return found;
 }
 
 function lines_of(text: string, offset: number): { line: number; column: number } {
@@ -223,6 +242,8 @@ export function loadBuildConfig(file: string, opts: LoadOptions = {}): BuildConf
     notice(`${loc.file}:${loc.line}:${loc.column} backend.compile: hardware-only options, ignored on ONNX Runtime`);
   }
   checkProcessOps(ld, raw);
+  // The name is a folder under workspace.path: "." and ".." would put the build in the workspace or above it.
+  if (raw.name === '.' || raw.name === '..') throw ld.error('CONFIG_PATTERN', ['name'], `must name a folder inside workspace.path, got "${raw.name}"`);
 
   const vdsp = opts.vdspParams ? path.resolve(opts.vdspParams) : raw.vdsp_params ? resolveFromYaml(raw.vdsp_params) : undefined;
   return {
@@ -268,12 +289,23 @@ function checkProcessOps(ld: LocatedDoc, raw: Record<string, any>): void {
   });
 }
 
+/** The largest image area the vdsp params may describe (64 Mpixel: 768 MB as float32 RGB). */
+const MAX_IMAGE_PIXELS = 8192 * 8192;
+
 export function loadVdspParams(file: string): VdspParams {
   const ld = parseLocated(file, readText(file, 'a vdsp params JSON'), 'json');
   validateAgainst(ld, 'vdsp-params.schema.json', 'vdsp params');
   const p = ld.data as VdspParams;
   const c = p.OpConfig;
   const at = (key: string) => ['OpConfig', key];
+  // Each image the preprocessing holds (input, resized, output) must fit a buffer: host preprocessing and the
+  // runner's batches are sized from these numbers.
+  for (const [w, h] of [['IimageWidth', 'IimageHeight'], ['ResizeWidth', 'ResizeHeight'], ['OimageWidth', 'OimageHeight']] as const) {
+    const [x, y] = [c[w], c[h]];
+    if (x !== undefined && y !== undefined && x * y > MAX_IMAGE_PIXELS) {
+      throw ld.error('VDSP_SIZE', at(w), `${w} x ${h} is ${x} x ${y} = ${x * y} pixels, over the limit of ${MAX_IMAGE_PIXELS} (8192 x 8192)`);
+    }
+  }
   if (p.OpType === 'FUSION_OP_RGB_RESIZE_CVTCOLOR_CROP_NORM_TENSOR') {
     for (const key of ['ResizeWidth', 'ResizeHeight', 'CropX', 'CropY'] as const) {
       if (c[key] === undefined) throw ld.error('CONFIG_MISSING_KEY', ['OpConfig'], `missing required key "${key}" (needed by ${p.OpType})`, 'key');
@@ -288,4 +320,32 @@ export function loadVdspParams(file: string): VdspParams {
     throw ld.error('VDSP_RESIZE', at('ResizeWidth'), `${p.OpType} has no crop, so ResizeWidth x ResizeHeight must equal OimageWidth x OimageHeight (${c.OimageWidth}x${c.OimageHeight})`);
   }
   return p;
+}
+
+/**
+ * dataset.process_ops (the calibration pipeline) against the vdsp params (the deployed preprocessing): where
+ * both say a resize, crop or normalization and they differ, calibration would see other images than the
+ * deployed model. One notice line each (an fp32 build does not use process_ops; going on is right).
+ */
+export function processOpsContradictions(config: BuildConfig, vdsp: VdspParams, vdspFile: string): string[] {
+  const c = vdsp.OpConfig;
+  const out: string[] = [];
+  const say = (i: number, key: string, what: string) => {
+    const loc = config.locate(`dataset.process_ops.${i}.${key}`);
+    out.push(`${loc.file}:${loc.line}:${loc.column} dataset.process_ops[${i}].${key}: ${what} (${vdspFile}); calibration images would be preprocessed unlike the deployed model's`);
+  };
+  const near = (a: number[], b: number[]) => a.length === b.length && a.every((x, k) => Math.abs(x - b[k]) <= 1e-3);
+  (config.dataset?.process_ops ?? []).forEach((op, i) => {
+    if (op.type === 'Resize' && c.ResizeWidth !== undefined && c.ResizeHeight !== undefined) {
+      const [h, w] = op.size as number[];
+      if (h !== c.ResizeHeight || w !== c.ResizeWidth) say(i, 'size', `Resize to [${h}, ${w}], but the vdsp params resize to [${c.ResizeHeight}, ${c.ResizeWidth}] (height, width)`);
+    } else if (op.type === 'CenterCrop' && vdsp.OpType === 'FUSION_OP_RGB_RESIZE_CVTCOLOR_CROP_NORM_TENSOR') {
+      const [h, w] = op.crop_size as number[];
+      if (h !== c.OimageHeight || w !== c.OimageWidth) say(i, 'crop_size', `CenterCrop to [${h}, ${w}], but the vdsp params crop to [${c.OimageHeight}, ${c.OimageWidth}]`);
+    } else if (op.type === 'Normalize' && c.NormaType === 'DIV255_MINUSMEAN_DIVSTD') {
+      if (!near(op.mean as number[], c.Mean)) say(i, 'mean', `mean [${String(op.mean)}], but the vdsp params use Mean [${c.Mean.join(', ')}]`);
+      else if (!near(op.std as number[], c.Std)) say(i, 'std', `std [${String(op.std)}], but the vdsp params use Std [${c.Std.join(', ')}]`);
+    }
+  });
+  return out;
 }

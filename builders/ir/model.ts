@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
-import { RebakeError } from '../../core/errors.js';
+import { InternalError, RebakeError } from '../../core/errors.js';
 import { readInput, writeFileAtomic } from '../../core/fsutil.js';
 import { Graph, type AttrValue, type Dim, type Node, type ValueInfo } from './graph.js';
 import { DataType, dataTypeName, elementCount, lazyTensor, tensorByteLength, tensorBytes, typedArrayFor, type Tensor, type TensorData } from '../../core/tensor.js';
@@ -62,18 +62,19 @@ export function decodeModel(buf: Uint8Array, file: string): Model {
   try {
     proto = onnx.ModelProto.decode(buf);
   } catch (e) {
-    // protobufjs reports reading past the end as a RangeError, every other malformation as a plain Error.
-    if (e instanceof RangeError) {
-      throw new RebakeError('ONNX_TRUNCATED', `truncated ONNX model (protobuf ends early after ${buf.byteLength} bytes)`, { file });
+    // Every ONNX exporter writes ir_version (field 1, varint: tag 0x08) first: a file that starts so and runs
+    // out is a cut-short model; anything else is not a model at all. (protobufjs' text is not ours to show.)
+    if (buf[0] === 0x08 && e instanceof RangeError) {
+      throw new RebakeError('ONNX_TRUNCATED', `truncated ONNX model (the protobuf ends early after ${buf.byteLength} bytes)`, { file });
     }
-    throw new RebakeError('ONNX_CORRUPT', `not an ONNX model (protobuf decode failed: ${(e as Error).message})`, { file });
+    throw new RebakeError('ONNX_CORRUPT', 'not an ONNX model (the bytes do not decode as an ONNX protobuf)', { file });
   }
   if (!proto.graph || !proto.opsetImport?.length) {
     throw new RebakeError('ONNX_CORRUPT', 'not an ONNX model (no graph or no opset import)', { file });
   }
   const external = new ExternalReader(path.dirname(path.resolve(file)), file);
   try {
-    const graph = graphFromProto(proto.graph, external, file);
+    const graph = checkedGraph(() => graphFromProto(proto.graph!, external, file), file);
     const rest: Model['rest'] = {};
     if (proto.docString) rest.docString = proto.docString;
     if (proto.domain) rest.domain = proto.domain;
@@ -90,6 +91,18 @@ export function decodeModel(buf: Uint8Array, file: string): Model {
     };
   } finally {
     external.close();
+  }
+}
+
+/** The user's graph must be well formed before any pass sees it: a broken one is bad input, not our bug. */
+function checkedGraph(load: () => Graph, file: string): Graph {
+  try {
+    const graph = load();
+    graph.check();
+    return graph;
+  } catch (e) {
+    if (e instanceof InternalError) throw new RebakeError('ONNX_GRAPH', `not a valid ONNX graph: ${e.message}`, { file });
+    throw e;
   }
 }
 
@@ -122,6 +135,9 @@ class ExternalReader {
     if (length !== byteLength) {
       throw new RebakeError('ONNX_EXTERNAL', `tensor ${t.name}: external data length ${length} != ${byteLength} bytes its dims need`, { file: this.modelFile });
     }
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > fs.fstatSync(fd).size) {
+      throw new RebakeError('ONNX_EXTERNAL', `tensor ${t.name}: external data file "${location}" ends before offset ${kv.get('offset') ?? 0}+${length}`, { file: this.modelFile });
+    }
     const out = Buffer.allocUnsafe(length);
     const got = fs.readSync(fd, out, 0, length, offset);
     if (got !== length) {
@@ -140,9 +156,16 @@ function tensorFromProto(t: ITensorProto, external: ExternalReader | undefined, 
   const name = t.name ?? '';
   const dataType = (t.dataType ?? 0) as DataType;
   const dims = (t.dims ?? []).map((d) => num(d as number));
+  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new RebakeError('ONNX_TENSOR_SIZE', `tensor ${name}: dims [${dims}] must be whole numbers >= 0`, { file });
   const count = elementCount(dims);
   if (dataType === DataType.STRING) throw new RebakeError('ONNX_DTYPE', `tensor ${name}: string tensors are not supported`, { file });
-  const probe = typedArrayFor(dataType, 0);
+  let probe: TensorData;
+  try {
+    probe = typedArrayFor(dataType, 0);
+  } catch (e) {
+    if (e instanceof RebakeError) throw new RebakeError(e.code, `tensor ${name}: ${e.detail}`, { file });
+    throw e;
+  }
   let data: TensorData;
   if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) {
     if (!external) throw new RebakeError('ONNX_EXTERNAL', `tensor ${name}: external data inside an attribute is not supported`, { file });
@@ -154,16 +177,17 @@ function tensorFromProto(t: ITensorProto, external: ExternalReader | undefined, 
       throw new RebakeError('ONNX_TENSOR_SIZE', `tensor ${name} (${dataTypeName(dataType)} [${dims}]): ${(e as RebakeError).detail ?? (e as Error).message}`, { file });
     }
   } else {
-    data = typedArrayFor(dataType, count);
     const typed: ArrayLike<unknown> =
       dataType === DataType.FLOAT ? (t.floatData ?? []) :
       dataType === DataType.DOUBLE ? (t.doubleData ?? []) :
       dataType === DataType.INT64 ? (t.int64Data ?? []) :
       dataType === DataType.UINT64 || dataType === DataType.UINT32 ? (t.uint64Data ?? []) :
       (t.int32Data ?? []);
+    // Checked before allocating: the dims are the user's, the values are what the file really holds.
     if (typed.length !== count) {
       throw new RebakeError('ONNX_TENSOR_SIZE', `tensor ${name} (${dataTypeName(dataType)} [${dims}]): ${typed.length} values, dims need ${count}`, { file });
     }
+    data = typedArrayFor(dataType, count);
     if (data instanceof BigInt64Array || data instanceof BigUint64Array) {
       for (let i = 0; i < count; i++) data[i] = BigInt(num(typed[i] as number));
     } else {

@@ -8,9 +8,8 @@
  * Conditions: a `dataset` to calibrate on; per op, the registry's (an op it cannot quantize stays float and
  *   the manifest says why). With `backend.quantize.max_accuracy_drop`, the most sensitive layers stay float
  *   until the bound holds (builders/quantize/accuracy.ts).
- * The math: ranges per calibrate_mode (builders/quantize/range.ts); activations uint8 asymmetric (measured
- *   faster than int8 on onnxruntime's x86 kernels, see README), weights int8 symmetric, biases int32 at
- *   in_scale * w_scale.
+ * The math: ranges per calibrate_mode (builders/quantize/range.ts); activations uint8 asymmetric (as fast as
+ *   int8 here, onnxruntime's x86 U8S8 path; README), weights int8 symmetric, biases int32 at in_scale * w_scale.
  */
 import { calibrate } from '../quantize/calibration.js';
 import { chooseFloatLayers, type AccuracyReport } from '../quantize/accuracy.js';
@@ -19,7 +18,7 @@ import { insertQdq, planQuantization, type ActivationType, type QdqOptions } fro
 import type { Model } from '../ir/model.js';
 import type { Pass, PassContext, PassReport } from './pass.js';
 
-/** Activation type: uint8 ran faster than int8 here (bench:quant measures both side by side). */
+/** Activation type: uint8 (bench:quant measures it against int8 side by side; README has the numbers). */
 export const ACTIVATION: ActivationType = 'uint8';
 
 export const quantizeInt8: Pass = {

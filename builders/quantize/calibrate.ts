@@ -22,13 +22,11 @@
  * skipped for being unreadable leaves the set: CALIB_NO_SAMPLES when none is left.
  */
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import onnxProto from 'onnx-proto';
 import { InternalError, RebakeError, type SourceLocation } from '../../core/errors.js';
-import { packageFile } from '../../core/paths.js';
+import { compiledModule } from '../../core/paths.js';
 import { Progress } from '../../core/progress.js';
 import { DataType, dataTypeName } from '../../core/tensor.js';
 import { decodeModel, encodeModel, type Model } from '../ir/model.js';
@@ -79,10 +77,7 @@ interface Unit {
 }
 
 /** The compiled worker next to this module (dist/), also when this module runs from the sources (vitest). */
-function workerUrl(): URL {
-  const here = new URL('./calibrate-worker.js', import.meta.url);
-  return fs.existsSync(fileURLToPath(here)) ? here : new URL(`file://${packageFile('dist', 'builders', 'quantize', 'calibrate-worker.js')}`);
-}
+const workerUrl = () => compiledModule(new URL('./calibrate-worker.js', import.meta.url));
 
 /** Check the names against the model; split graph inputs from node outputs. */
 function planOutputs(model: Model, names: string[]): { inputNames: string[]; fetch: string[]; outputs: onnxProto.onnx.IValueInfoProto[] } {

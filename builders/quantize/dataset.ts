@@ -23,6 +23,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { RebakeError, type SourceLocation } from '../../core/errors.js';
+import { readInput } from '../../core/fsutil.js';
 import { decodeImage } from '../../core/image.js';
 import { decodeNpz } from '../../core/npz.js';
 import { DataType, dataTypeName } from '../../core/tensor.js';
@@ -193,9 +194,10 @@ const SKIPPED_CODES = /^(IMAGE_|NPZ_|NPY_|CALIB_IMAGE_)/;
 export async function loadSample(f: CalibrationFile, recipe: SampleRecipe): Promise<LoadedSample> {
   let bytes: Buffer;
   try {
-    bytes = fs.readFileSync(f.file);
+    bytes = readInput(f.file, { code: 'CALIB_IMAGE', what: 'a calibration image' });
   } catch (e) {
-    return { skip: `cannot read: ${(e as Error).message}` };
+    if (e instanceof RebakeError) return { skip: e.detail };
+    throw e;
   }
   const sha256 = crypto.createHash('sha256').update(bytes).digest('hex');
   try {

@@ -284,7 +284,7 @@ function emitFlatten(w: ExportWriter, x: string, opts: Required<ZooOptions>): st
 
 export function zooArch(name: string): RepvggArch {
   const a = ARCHS[name] ?? Object.values(ARCHS).find((x) => x.name.toLowerCase() === name.toLowerCase());
-  if (!a) throw new RebakeError('ZOO_ARCH', `unknown architecture "${name}"; expected one of: ${Object.keys(ARCHS).join(', ')}`, { file: 'rebake zoo', path: 'arch' });
+  if (!a) throw new RebakeError('ZOO_ARCH', `unknown architecture "${name}"; expected one of: ${Object.keys(ARCHS).join(', ')}`, { file: 'command line' });
   return a;
 }
 
@@ -292,10 +292,10 @@ export function repvggModel(arch: RepvggArch | string, options: ZooOptions = {})
   const a = typeof arch === 'string' ? zooArch(arch) : arch;
   const opts: Required<ZooOptions> = { seed: 0, dynamicBatch: false, bnFolded: false, inputSize: 224, opset: 13, ...options };
   if (!Number.isInteger(opts.inputSize) || opts.inputSize < 32 || opts.inputSize % 32 !== 0) {
-    throw new RebakeError('ZOO_SIZE', `input size must be a positive multiple of 32, got ${opts.inputSize}`, { file: 'rebake zoo', path: 'size' });
+    throw new RebakeError('ZOO_SIZE', `--size must be a positive multiple of 32, got ${opts.inputSize}`, { file: 'command line' });
   }
   if (!ZOO_OPSETS.includes(opts.opset)) {
-    throw new RebakeError('ZOO_OPSET', `opset must be one of ${ZOO_OPSETS.join(', ')}, got ${opts.opset}`, { file: 'rebake zoo', path: 'opset' });
+    throw new RebakeError('ZOO_OPSET', `--opset must be one of ${ZOO_OPSETS.join(', ')}, got ${opts.opset}`, { file: 'command line' });
   }
   const rng = new Rng(opts.seed);
   const w = new ExportWriter(opts.opset);

@@ -46,7 +46,7 @@ describe('CLI basics', () => {
     for (const c of ['build', 'inspect', 'zoo', 'run', 'image2npz', 'eval']) expect(help.stdout).toContain(`  ${c}`);
     const bad = cli(['frobnicate']);
     expect(bad.status).toBe(2);
-    expect(bad.stderr.trim()).toBe('rebake: unknown command "frobnicate"; commands: build, inspect, zoo, run, image2npz, eval');
+    expect(bad.stderr.trim()).toBe('rebake: command line: unknown command "frobnicate"; commands: build, inspect, zoo, run, image2npz, eval');
     const sub = cli(['build', '--help']);
     expect(sub.status).toBe(0);
     expect(sub.stdout).toMatch(/^Usage: rebake build <config.yaml>/);

@@ -100,3 +100,54 @@ describe('int8 build of a model with an op that cannot be quantized', () => {
     expect(floatConvs(ops)).toBe(1);
   });
 });
+
+describe('int8 calibration input problems through the CLI', () => {
+  const OPS = '  process_ops:\n    - type: DecodeImage\n    - type: Resize\n      size: [10, 10]\n    - type: CenterCrop\n      crop_size: [SIZE, SIZE]\n    - type: Normalize\n      mean: [0.5, 0.5, 0.5]\n      std: [0.25, 0.25, 0.25]\n    - type: ToTensor\n';
+  let sub: string;
+  const yaml = (folder: string, crop = 8, num = 2) => `name: calib\nfrontend:\n  type: onnx\n  checkpoint: model.onnx\nbackend:\n  type: onnxruntime\n  dtype: int8\ndataset:\n  path: ${folder}\n  sampler:\n    suffix: png\n    get_data_num: ${num}\n${OPS.replace(/SIZE/g, String(crop))}workspace:\n  path: ws\n`;
+  const build = (text: string) => {
+    fs.writeFileSync(path.join(sub, 'c.yaml'), text);
+    return cli(['build', 'c.yaml'], { cwd: sub });
+  };
+
+  beforeAll(async () => {
+    const sharp = (await import('sharp')).default;
+    sub = path.join(dir, 'calib');
+    for (const d of ['good', 'bad', 'empty']) fs.mkdirSync(path.join(sub, d), { recursive: true });
+    saveModel(tinyClassifier(), path.join(sub, 'model.onnx'));
+    for (const [i, name] of ['a.png', 'b.png'].entries()) {
+      const pixels = Buffer.from(seededFloats(12 * 12 * 3, 70 + i).map((v) => Math.round((v + 1) * 127)));
+      await sharp(pixels, { raw: { width: 12, height: 12, channels: 3 } }).png().toFile(path.join(sub, 'good', name));
+    }
+    fs.copyFileSync(path.join(sub, 'good', 'a.png'), path.join(sub, 'bad', 'a.png'));
+    fs.writeFileSync(path.join(sub, 'bad', 'broken.png'), 'not a png');
+    fs.writeFileSync(path.join(sub, 'empty', 'only-broken.png'), 'not a png');
+  });
+
+  it('an unreadable image is skipped and named; the build goes on with the rest', () => {
+    const r = build(yaml('bad'));
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^warning: calibration: skipped .*broken\.png: .+$/m);
+    const cal = JSON.parse(fs.readFileSync(path.join(sub, 'ws', 'calib', 'mod.json'), 'utf8')).passes.find((p: { name: string }) => p.name === 'quantize-int8').details.calibration;
+    expect(cal).toMatchObject({ files_found: 2, files_used: 1 });
+    fs.rmSync(path.join(sub, 'ws'), { recursive: true });
+  });
+
+  const refused: [string, () => string, RegExp][] = [
+    ['missing calibration folder', () => yaml('nowhere'), /^rebake: c\.yaml:\d+:\d+ dataset\.path: .*nowhere/],
+    ['a folder without images', () => yaml('good').replace('suffix: png', 'suffix: JPEG'), /^rebake: c\.yaml:\d+:\d+ dataset\.path: no files with suffix "JPEG"/],
+    ['no readable image left', () => yaml('empty'), /^rebake: .*only-broken\.png/],
+    ['process_ops that do not make the input shape', () => yaml('good', 6), /^rebake: c\.yaml:\d+:\d+ dataset\.process_ops: process_ops produce \[3, 6, 6\], but the model input "x" takes \[3, 8, 8\]/],
+  ];
+  for (const [what, text, expected] of refused) {
+    it(`${what}: one located line, exit 2, nothing in the workspace`, () => {
+      const r = build(text());
+      expect(r.status, r.stderr).toBe(2);
+      const errors = r.stderr.split('\n').filter((l) => l.startsWith('rebake:'));
+      expect(errors, r.stderr).toHaveLength(1);
+      expect(errors[0]).toMatch(expected);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      expect(fs.existsSync(path.join(sub, 'ws', 'calib'))).toBe(false);
+    });
+  }
+});

@@ -1,29 +1,9 @@
-/**
- * The compiled CLI as a user runs it (`node bin/rebake.js`, which runs dist/). `npm test` compiles first
- * (`pretest`); a single test file run by hand does not, so a dist/ older than the sources fails loudly here
- * rather than testing yesterday's code.
- */
+/** The compiled CLI as a user runs it (`node bin/rebake.js`, which runs dist/: see ./dist.ts). */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
+import './dist.js';
 
 export const CLI = path.resolve('bin/rebake.js');
-
-/** The first source file whose compiled .js under dist/ is missing or older, if any. */
-export function staleSource(root = '.'): string | undefined {
-  for (const dir of ['core', 'builders', 'runtime', 'bin']) {
-    for (const rel of fs.readdirSync(path.join(root, dir), { recursive: true, encoding: 'utf8' })) {
-      if (!rel.endsWith('.ts')) continue;
-      const src = path.join(root, dir, rel);
-      const out = path.join(root, 'dist', dir, rel.replace(/\.ts$/, '.js'));
-      if (!fs.existsSync(out) || fs.statSync(out).mtimeMs < fs.statSync(src).mtimeMs) return src;
-    }
-  }
-  return undefined;
-}
-
-const stale = staleSource();
-if (stale) throw new Error(`dist/ is older than ${stale}: run \`npm run build\` first (npm test does it)`);
 
 export interface CliResult {
   status: number | null;

@@ -13,6 +13,7 @@ import { runBuild, type BuildResult } from '../../builders/build.js';
 import { loadModel, saveModel } from '../../builders/ir/model.js';
 import { repvggModel } from '../../builders/zoo/repvgg.js';
 import { imageForBakedModel } from '../../builders/preprocess/host.js';
+import '../helpers/dist.js';
 import { expected, image, index, normalizedExpected, preprocessRecord, vdsp } from './fixtures.js';
 
 const VDSP = path.resolve('vdsp_params/official-repvgg_a0-vdsp_params.json');

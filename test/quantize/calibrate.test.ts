@@ -16,6 +16,7 @@ import { writeNpz } from '../../core/npz.js';
 import { DataType } from '../../core/tensor.js';
 import { cloneModel } from '../../builders/ir/model.js';
 import type { RebakeError } from '../../core/errors.js';
+import '../helpers/dist.js';
 import { tinyClassifier } from '../helpers/models.js';
 import { runOrt, seededFloats } from '../helpers/ort.js';
 import { configIn, tempDir, touch, uint8Model } from './helpers.js';

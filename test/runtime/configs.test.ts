@@ -44,4 +44,16 @@ describe('configs/ and vdsp_params/', () => {
     expect(c.dataset!.process_ops!.find((o) => o.type === 'Normalize')).toMatchObject({ mean: op.Mean, std: op.Std });
     expect(fs.readFileSync('tools/demo_model/labels.txt', 'utf8').trim().split('\n')).toHaveLength(10);
   });
+
+  it('demo_fp16.yaml and demo_int8.yaml: demo_fp32.yaml with another name and dtype (int8: per channel, percentile)', () => {
+    const fp32 = loadBuildConfig('configs/demo_fp32.yaml');
+    const strip = (c: ReturnType<typeof loadBuildConfig>) => ({ ...c, file: undefined, name: undefined, backend: undefined, locate: undefined });
+    for (const dtype of ['fp16', 'int8'] as const) {
+      const c = loadBuildConfig(`configs/demo_${dtype}.yaml`);
+      expect(c.name).toBe(`demo_repvgg_fmnist_${dtype}`);
+      expect(c.backend.dtype).toBe(dtype);
+      expect(strip(c)).toEqual(strip(fp32));
+    }
+    expect(loadBuildConfig('configs/demo_int8.yaml').backend.quantize).toEqual({ calibrate_mode: 'percentile', quantize_per_channel: true });
+  });
 });

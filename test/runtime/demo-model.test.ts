@@ -7,9 +7,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, tempDir } from './helpers.js';
+import { shippedConfig } from '../helpers/configs.js';
 
 const MODEL_DIR = path.resolve('tools/demo_model');
 const PER_CLASS = 50;
@@ -37,15 +37,8 @@ function ok(args: string[]): string {
 
 beforeAll(() => {
   dir = tempDir('demo-model');
-  // The shipped config with its paths made absolute and the build going to the temp folder.
-  const config = parse(fs.readFileSync('configs/demo_fp32.yaml', 'utf8'));
-  const fromConfigs = (p: string) => path.resolve('configs', p);
-  config.frontend.checkpoint = fromConfigs(config.frontend.checkpoint);
-  config.vdsp_params = fromConfigs(config.vdsp_params);
-  config.dataset.path = fromConfigs(config.dataset.path);
-  config.workspace.path = path.join(dir, 'ws');
-  fs.writeFileSync(path.join(dir, 'demo.yaml'), stringify(config));
-  ok(['build', path.join(dir, 'demo.yaml')]);
+  const config = shippedConfig('demo_fp32', dir);
+  ok(['build', config.file]);
   manifest = JSON.parse(fs.readFileSync(path.join(dir, 'ws', config.name, 'mod.json'), 'utf8'));
 
   for (const p of chosen) {

@@ -104,7 +104,7 @@ describe('synset folders scored with --label eval/imagenet.txt alone', () => {
     expect(lines(ts.stderr)[0]).toContain(`rebake: ${msg}`);
     const py = pyEval(['--result_path', run.out, '--datalist', run.list, '--label', other]);
     expect(py.status).toBe(2);
-    expect(lines(py.stderr)[0]).toContain(`vamp_eval: ${msg}`);
+    expect(lines(py.stderr)[0]).toContain(`rebake: ${msg}`);
   });
 });
 

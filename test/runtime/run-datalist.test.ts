@@ -164,6 +164,6 @@ for f in sorted(os.listdir(d)):
     expect(r.stdout).toContain('[-p 2 -i 2 -b 8 --threads 1]');
     const bad = cli(['run', '-m', model, 'oops']);
     expect(bad.status).toBe(2);
-    expect(lines(bad.stderr)).toEqual(['rebake: rebake run: unexpected argument "oops" (see rebake run --help)']);
+    expect(lines(bad.stderr)).toEqual(['rebake: command line: unexpected argument "oops" (see rebake run --help)']);
   });
 });
