@@ -4,11 +4,12 @@
  * are pixel-exact (OpenCV / Pillow integer arithmetic); normalization is float32 (x - sub) * mul, bit-equal
  * to the graph's explicit Sub/Mul.
  * Speed: only the output window (the crop) is resampled, each needed source row is filtered once, typed
- * arrays only, no per-pixel allocation.
+ * arrays only, no per-pixel allocation; BILINEAR_CV runs in WebAssembly SIMD (resize-cv.wat).
  */
 import { RebakeError } from '../../core/errors.js';
 import type { ResizeType, VdspParams } from '../config/types.js';
 import { LETTERBOX_PAD, planFor, type PreprocessPlan, type Window } from './plan.js';
+import { RESIZE_CV_WASM_BASE64 } from './resize-cv-wasm.js';
 import { cvAxis, linearAxis, pillowAxis, PILLOW_BITS, roundHalfEven } from './tables.js';
 
 /**
@@ -49,60 +50,71 @@ function copyWindow(src: Uint8Array, c: number, h: number, w: number, wd: Window
   }
 }
 
+/** The WebAssembly SIMD kernel of builders/preprocess/resize-cv.wat, instantiated on first use. */
+interface CvKernel {
+  memory: WebAssembly.Memory;
+  resize(src: number, c: number, h: number, w: number, n: number, np: number, wh: number, xi: number, xw: number, ytab: number, rows: number, dst: number): void;
+}
+let cvKernel: CvKernel | undefined;
+
+function kernel(): CvKernel {
+  if (!cvKernel) {
+    const bytes = Buffer.from(RESIZE_CV_WASM_BASE64, 'base64');
+    cvKernel = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as CvKernel;
+  }
+  return cvKernel;
+}
+
+const up16 = (x: number) => (x + 15) & ~15;
+
+/**
+ * BILINEAR_CV: OpenCV's separable fixed-point resize (see tables.ts), in WebAssembly SIMD, 8 columns per
+ * instruction: the horizontal pass gathers each column's two source bytes into one 16-bit lane and takes
+ * the (w0, w1) dot product; the vertical pass is OpenCV's own SIMD step on 16-bit rows. A filtered source
+ * row is kept while the next output rows read it. Bit-exact with the scalar formula (the fixtures are
+ * OpenCV's own output); bench:preprocess times it against cv2.resize.
+ */
 function resizeCv(src: Uint8Array, c: number, h: number, w: number, oh: number, ow: number, wd: Window, dst: Uint8Array): void {
   const cx = cvAxis(w, ow, true);
   const cy = cvAxis(h, oh, false);
   const n = wd.w;
-  const xi0 = new Int32Array(n);
-  const xi1 = new Int32Array(n);
-  const a0 = new Int32Array(n);
-  const a1 = new Int32Array(n);
+  const np = up16(n);
+  const wh = wd.h;
+  // Layout (byte offsets, 16-aligned): image (+16 slack: a zero-weight second tap may read past it), column
+  // taps, column weights, row table, two filtered rows, output (+16 slack: rows are stored 16 bytes at a time).
+  let end = 0;
+  const take = (bytes: number) => {
+    const at = end;
+    end = up16(end + bytes);
+    return at;
+  };
+  const S = take(c * h * w + 16);
+  const X = take(np * 4);
+  const XW = take(np * 4);
+  const Y = take(wh * 16);
+  const R = take(np * 4);
+  const D = take(c * wh * n + 16);
+  const k = kernel();
+  if (k.memory.buffer.byteLength < end) k.memory.grow(Math.ceil((end - k.memory.buffer.byteLength) / 65536));
+  const buf = k.memory.buffer;
+  new Uint8Array(buf, S, c * h * w).set(src);
+  const xi = new Int32Array(buf, X, np).fill(0);
+  const xw = new Int16Array(buf, XW, 2 * np).fill(0);
   for (let x = 0; x < n; x++) {
-    xi0[x] = cx.i0[wd.x + x];
-    xi1[x] = Math.min(cx.i0[wd.x + x] + 1, w - 1);
-    a0[x] = cx.w0[wd.x + x];
-    a1[x] = cx.w1[wd.x + x];
+    xi[x] = cx.i0[wd.x + x];
+    xw[2 * x] = cx.w0[wd.x + x];
+    xw[2 * x + 1] = cx.w1[wd.x + x];
   }
-  // Two slots of horizontally filtered source rows, stored as S >> 4 and reused while consecutive output
-  // rows share a source row.
-  const rows = new Int32Array(2 * n);
-  for (let ch = 0; ch < c; ch++) {
-    const plane = ch * h * w;
-    let idA = -1;
-    let idB = -1;
-    let offA = 0;
-    let offB = n;
-    for (let y = 0; y < wd.h; y++) {
-      const oy = wd.y + y;
-      const r0 = Math.min(Math.max(cy.i0[oy], 0), h - 1);
-      const r1 = Math.min(Math.max(cy.i0[oy] + 1, 0), h - 1);
-      if (idA !== r0) {
-        if (idB === r0) {
-          [offA, offB, idA, idB] = [offB, offA, idB, idA];
-        } else {
-          const base = plane + r0 * w;
-          for (let x = 0; x < n; x++) rows[offA + x] = (src[base + xi0[x]] * a0[x] + src[base + xi1[x]] * a1[x]) >> 4;
-          idA = r0;
-        }
-      }
-      let off1 = offA;
-      if (r1 !== r0) {
-        if (idB !== r1) {
-          const base = plane + r1 * w;
-          for (let x = 0; x < n; x++) rows[offB + x] = (src[base + xi0[x]] * a0[x] + src[base + xi1[x]] * a1[x]) >> 4;
-          idB = r1;
-        }
-        off1 = offB;
-      }
-      const b0 = cy.w0[oy];
-      const b1 = cy.w1[oy];
-      const o = (ch * wd.h + y) * n;
-      for (let x = 0; x < n; x++) {
-        const v = (((rows[offA + x] * b0) >> 16) + ((rows[off1 + x] * b1) >> 16) + 2) >> 2;
-        dst[o + x] = v > 255 ? 255 : v;
-      }
-    }
+  const yt = new Int32Array(buf, Y, wh * 4);
+  for (let y = 0; y < wh; y++) {
+    const i = cy.i0[wd.y + y];
+    yt[4 * y] = Math.min(Math.max(i, 0), h - 1);
+    yt[4 * y + 1] = Math.min(Math.max(i + 1, 0), h - 1);
+    yt[4 * y + 2] = cy.w0[wd.y + y];
+    yt[4 * y + 3] = cy.w1[wd.y + y];
   }
+  k.resize(S, c, h, w, n, np, wh, X, XW, Y, R, D);
+  dst.set(new Uint8Array(buf, D, c * wh * n));
 }
 
 const PILLOW_HALF = 1 << (PILLOW_BITS - 1);
