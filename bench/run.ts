@@ -13,7 +13,7 @@
  *   3. performance mode -p 2 -i 1 --threads 1 vs -p 1 -i 1 --threads 1: target >= 1.9x; beside it, the same
  *      ratio for bare ORT loops in 1 and 2 processes (what this machine allows right now).
  *   4. a sweep over every processes x sessions x threads split of the cores at batch 1/4/8/16: the best layout.
- * BENCH_ROUNDS (default 3), BENCH_INPUTS (default 1024, part 1).
+ * BENCH_ROUNDS (default 3), BENCH_INPUTS (default 1024, part 1), BENCH_PARTS (default 1,2,3,4: which parts to run).
  */
 import { fork, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -35,6 +35,7 @@ import { best, formatLayout, sweep } from '../runtime/sweep.js';
 
 const ROUNDS = Math.max(3, Number(process.env.BENCH_ROUNDS ?? 3));
 const WHOLE_INPUTS = Number(process.env.BENCH_INPUTS ?? 1024);
+const PARTS = new Set((process.env.BENCH_PARTS ?? '1,2,3,4').split(',').map(Number));
 const SELF = fileURLToPath(import.meta.url);
 const INPUTS = 256;
 const BATCH = 8;
@@ -169,19 +170,9 @@ async function wholeProcesses(work: string, threads: number): Promise<void> {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
-async function main(): Promise<void> {
-  const n = cores();
-  const prefix = deployModel();
-  const model = resolveModel(prefix);
-  const quiet = () => {};
-  const base: RunSettings = { model, processes: 1, instances: 1, threads: n, batch: BATCH, warn: quiet };
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'rebake-bench-run-'));
-  console.log(`bench:run  batch ${BATCH}, ${ROUNDS} rounds (the ratios compare sides measured together)`);
-  console.log(cpuLine());
-
-  await wholeProcesses(work, n);
-
-  // 2. datalist mode vs the bare loop, inside the process
+/** 2. datalist mode vs the bare loop, inside the process. */
+async function inProcess(base: RunSettings, work: string): Promise<void> {
+  const { model, threads: n } = base;
   console.log(`\n2. inside the process: model ${path.relative(root, model.onnx)} (uint8 [N,3,256,256] in), ${INPUTS} inputs, start-up excluded`);
   const files: string[] = [];
   const batches: ort.Tensor[] = [];
@@ -214,7 +205,11 @@ async function main(): Promise<void> {
   const r1 = median(ratios);
   console.log(`in-process datalist mode / in-process ORT loop (-p 1 -i 1 -b ${BATCH} --threads ${n}, ${INPUTS} inputs), median of per-round ratios: ${r1.toFixed(3)} (spread ${spread(ratios)})`);
 
-  // 3. two processes vs one, one thread each; bare ORT processes alongside for the machine's own ceiling
+}
+
+/** 3. two processes vs one, one thread each; bare ORT processes alongside for the machine's own ceiling. */
+async function twoProcesses(base: RunSettings): Promise<void> {
+  const { model } = base;
   console.log(`\n3. performance mode, one thread per process`);
   const perf = async (p: number) => (await runPerf({ ...base, processes: p, threads: 1 }, { duration: 4, warmup: 2 }))!;
   const ours: number[] = [];
@@ -234,15 +229,34 @@ async function main(): Promise<void> {
   const r2 = median(ours);
   console.log(`performance -p 2 / -p 1 (-i 1 -b ${BATCH} --threads 1), median of per-round ratios: ${r2.toFixed(3)}x (spread ${spread(ours)})  (target >= 1.9x) ${r2 >= 1.9 ? 'PASS' : 'FAIL'}; bare ORT processes on this machine now: ${median(bares).toFixed(3)}x (spread ${spread(bares)})`);
 
-  // 4. sweep
+}
+
+/** 4. every layout of the cores. */
+async function sweepLayouts(base: RunSettings): Promise<void> {
   console.log(`\n4. sweep (performance mode, 2 s per layout):`);
   const points = await sweep(base, { duration: 2, warmup: 2, batches: [1, 4, 8, 16] }, (p) =>
     console.log(`  ${formatLayout(p).padEnd(36)} ${p.throughput.toFixed(2).padStart(8)} samples/s  p50 ${p.p50.toFixed(1)} ms`),
   );
   const b = best(points)!;
   console.log(`best layout for this machine: ${formatLayout(b)} (${b.throughput.toFixed(2)} samples/s)`);
+}
+
+async function main(): Promise<void> {
+  const n = cores();
+  const model = resolveModel(deployModel());
+  const quiet = () => {};
+  const base: RunSettings = { model, processes: 1, instances: 1, threads: n, batch: BATCH, warn: quiet };
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'rebake-bench-run-'));
+  console.log(`bench:run  batch ${BATCH}, ${ROUNDS} rounds (the ratios compare sides measured together)`);
+  console.log(cpuLine());
+
+  if (PARTS.has(1)) await wholeProcesses(work, n);
+  if (PARTS.has(2)) await inProcess(base, work);
+  if (PARTS.has(3)) await twoProcesses(base);
+  if (PARTS.has(4)) await sweepLayouts(base);
   fs.rmSync(work, { recursive: true, force: true });
 }
+
 
 const task = process.argv[2] === '--bare-child' ? bareChild(process.argv[3], Number(process.argv[4])) : main();
 task.catch((e) => {

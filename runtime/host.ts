@@ -1,7 +1,7 @@
 /**
  * A host: one OS process of `rebake run -p N`. It owns `-i` sessions (threads), asks the coordinator for work
- * so that each session has one unit running and one waiting, hands units to idle sessions, and relays their
- * outputs back. It never writes files: the coordinator does, atomically, so killing a host at any moment
+ * so that each session holds one unit running and one waiting (in the session's own queue: it starts the next
+ * unit the moment run() returns, without waiting for a message from here), and relays their outputs back. It never writes files: the coordinator does, atomically, so killing a host at any moment
  * cannot leave a partial output.
  */
 import fs from 'node:fs';
@@ -10,14 +10,18 @@ import type { FromHost, FromSession, ToHost, ToSession, WorkItem } from './proto
 
 interface Slot {
   link: Link<ToSession, FromSession>;
-  busy: boolean;
+  /** Units handed to the session and not yet done. */
+  held: number;
 }
+
+/** Units a session holds at once: the one running and the one it starts next. */
+const HELD_PER_SESSION = 2;
 
 const parent = parentEnd<ToHost, FromHost>();
 const slots: Slot[] = [];
 /** Units received and not yet handed to a session. */
 const queue: { id: number; items?: WorkItem[] }[] = [];
-let running = 0;
+let held = 0;
 let wanted = 0;
 let received = 0;
 let failpoint: { batch: number; claim: string } | undefined;
@@ -28,7 +32,7 @@ process.on('SIGTERM', () => {});
 parent.onOrphaned(() => process.exit(1));
 
 function requestMore(): void {
-  const n = 2 * slots.length - running - queue.length - wanted;
+  const n = HELD_PER_SESSION * slots.length - held - queue.length - wanted;
   if (n > 0) {
     wanted += n;
     parent.send({ type: 'want', n });
@@ -36,10 +40,12 @@ function requestMore(): void {
 }
 
 function pump(): void {
-  for (const s of slots) {
-    if (s.busy || !queue.length) continue;
-    s.busy = true;
-    running++;
+  // Least-loaded session first, so an idle session never waits behind a full one.
+  while (queue.length) {
+    const s = slots.reduce((a, b) => (b.held < a.held ? b : a));
+    if (s.held >= HELD_PER_SESSION) return;
+    s.held++;
+    held++;
     s.link.send({ type: 'run', ...queue.shift()! });
   }
 }
@@ -49,7 +55,7 @@ function startSessions(msg: Extract<ToHost, { type: 'init' }>): void {
   let warm = 0;
   for (let i = 0; i < msg.sessions; i++) {
     const link = threadLink<ToSession, FromSession>(new URL('./session.js', import.meta.url));
-    const slot: Slot = { link, busy: false };
+    const slot: Slot = { link, held: 0 };
     slots.push(slot);
     link.onMessage((m) => {
       switch (m.type) {
@@ -61,8 +67,8 @@ function startSessions(msg: Extract<ToHost, { type: 'init' }>): void {
           if (++warm === msg.sessions) requestMore();
           break;
         case 'done':
-          slot.busy = false;
-          running--;
+          slot.held--;
+          held--;
           parent.send({ type: 'result', id: m.id, rows: m.rows, outputs: m.outputs, bad: m.bad, session: i, timing: m.timing, peakRssBytes: peakRssBytes() });
           pump();
           requestMore();

@@ -1,16 +1,17 @@
 /**
  * One ORT session on its own worker thread: onnxruntime-node's run() is synchronous native code that blocks
  * the thread calling it, so each session gets a thread. The thread also reads and prepares its own batches,
- * right before running them: with the default thread count the sessions fill every core, and reading on
- * another thread at the same time preempts ORT's threads mid-operator. Measured here on RepVGG-A0, batch 8,
- * 2 threads: run() took 180-198 ms with the host reading the next batch meanwhile, 155-169 ms reading in
- * turn (a read is ~0.3 ms per 256x256 image).
+ * right before running them, into one reused input buffer: with the default thread count the sessions fill
+ * every core, and reading on another thread at the same time preempts ORT's threads mid-operator (measured
+ * on RepVGG-A0, batch 8 of float32 [3,224,224], 2 threads: reading the next batch on a second thread during
+ * run() gave 53.8-56.7 ms per batch against 53.6-58.1 ms reading in turn, no gain for the extra thread).
+ * Units wait in this thread's own queue, so the next one starts the moment run() returns.
  */
 import ort from 'onnxruntime-node';
 import { RebakeError } from '../core/errors.js';
 import { parentEnd } from './link.js';
 import { NpzReader } from '../core/npz.js';
-import { allocBatch, imageOf, prepareRow, syntheticBatch } from './prepare.js';
+import { allocBatch, imageOf, prepareRow, syntheticBatch, type InputData } from './prepare.js';
 import type { BadItem, FromSession, InputPlan, ModelInfo, OutTensor, RunTiming, TensorMeta, ToSession, WorkItem } from './protocol.js';
 
 const port = parentEnd<ToSession, FromSession>();
@@ -18,6 +19,10 @@ let session: ort.InferenceSession | undefined;
 let input: InputPlan | undefined;
 let synthetic: ort.Tensor | undefined;
 const reader = new NpzReader();
+/** The input batch buffer, reused: ORT is done with it when run() returns. */
+let batchBuffer: InputData | undefined;
+const units: { id: number; items?: WorkItem[] }[] = [];
+let draining = false;
 
 function metas(names: readonly string[], meta: readonly ort.InferenceSession.ValueMetadata[]): TensorMeta[] {
   return names.map((name, i) => {
@@ -53,7 +58,9 @@ function buffersOf(outputs: OutTensor[]): ArrayBuffer[] {
 /** The batch tensor of the readable items (padded to the fixed batch size if the model has one). */
 function readBatch(items: WorkItem[]): { x?: ort.Tensor; rows: number[]; bad: BadItem[] } {
   const p = input!;
-  const data = allocBatch(p, p.fixedBatch ? p.batch : items.length);
+  const rowsNeeded = p.fixedBatch ? p.batch : items.length;
+  if (!batchBuffer || batchBuffer.length < rowsNeeded * p.c * p.h * p.w) batchBuffer = allocBatch(p, rowsNeeded);
+  const data = batchBuffer;
   const rows: number[] = [];
   const bad: BadItem[] = [];
   for (const it of items) {
@@ -67,7 +74,44 @@ function readBatch(items: WorkItem[]): { x?: ort.Tensor; rows: number[]; bad: Ba
   }
   if (!rows.length) return { rows, bad };
   const n = p.fixedBatch ? p.batch : rows.length;
+  // Padding rows of a fixed batch are zeros, not what the buffer held from the batch before.
+  data.fill(0, rows.length * p.c * p.h * p.w, n * p.c * p.h * p.w);
   return { x: new ort.Tensor(p.dtype, data.subarray(0, n * p.c * p.h * p.w), [n, p.c, p.h, p.w]), rows, bad };
+}
+
+function reportFailure(e: unknown, loading: boolean): void {
+  if (e instanceof OrtFailure) port.send({ type: 'fatal', code: loading ? 'MODEL_LOAD' : 'MODEL_RUN', message: e.message });
+  else port.send({ type: 'fatal', code: 'INTERNAL', message: (e as Error)?.stack ?? String(e) });
+}
+
+async function runUnit(unit: { id: number; items?: WorkItem[] }): Promise<void> {
+  if (!unit.items) {
+    // Performance mode reports timings only: the outputs stay here.
+    const { timing } = await run(synthetic!);
+    port.send({ type: 'done', id: unit.id, rows: [], outputs: [], bad: [], timing });
+    return;
+  }
+  const { x, rows, bad } = readBatch(unit.items);
+  if (!x) {
+    port.send({ type: 'done', id: unit.id, rows, outputs: [], bad });
+    return;
+  }
+  const { outputs, timing } = await run(x);
+  port.send({ type: 'done', id: unit.id, rows, outputs, bad, timing }, buffersOf(outputs));
+}
+
+/** Run queued units one after another; units that arrive meanwhile join the queue (run() yields to the event loop). */
+async function drain(): Promise<void> {
+  if (draining) return;
+  draining = true;
+  try {
+    while (units.length) await runUnit(units.shift()!);
+  } catch (e) {
+    units.length = 0;
+    reportFailure(e, false);
+  } finally {
+    draining = false;
+  }
 }
 
 port.onMessage(async (msg) => {
@@ -79,8 +123,15 @@ port.onMessage(async (msg) => {
           interOpNumThreads: 1,
           executionMode: 'sequential',
           graphOptimizationLevel: 'all',
-          // Several sessions sharing the cores: busy-waiting pool threads would steal them from each other.
-          extra: { session: { intra_op: { allow_spinning: msg.spin ? '1' : '0' } } },
+          extra: {
+            session: {
+              // Several sessions sharing the cores: busy-waiting pool threads would steal them from each other.
+              intra_op: { allow_spinning: msg.spin ? '1' : '0' },
+              // Spinning ends when run() returns: the pool thread would otherwise hold a core while this thread
+              // reads the next batch and the host relays outputs (a 2 ms stall per batch, measured on 2 cores).
+              force_spinning_stop: '1',
+            },
+          },
         }).catch((e: Error) => {
           throw new OrtFailure(`onnxruntime cannot load the model: ${e.message}`);
         });
@@ -96,25 +147,12 @@ port.onMessage(async (msg) => {
         }
         port.send({ type: 'warm' });
         break;
-      case 'run': {
-        if (!msg.items) {
-          // Performance mode reports timings only: the outputs stay here.
-          const { timing } = await run(synthetic!);
-          port.send({ type: 'done', id: msg.id, rows: [], outputs: [], bad: [], timing });
-          break;
-        }
-        const { x, rows, bad } = readBatch(msg.items);
-        if (!x) {
-          port.send({ type: 'done', id: msg.id, rows, outputs: [], bad });
-          break;
-        }
-        const { outputs, timing } = await run(x);
-        port.send({ type: 'done', id: msg.id, rows, outputs, bad, timing }, buffersOf(outputs));
+      case 'run':
+        units.push(msg);
+        await drain();
         break;
-      }
     }
   } catch (e) {
-    if (e instanceof OrtFailure) port.send({ type: 'fatal', code: msg.type === 'init' ? 'MODEL_LOAD' : 'MODEL_RUN', message: e.message });
-    else port.send({ type: 'fatal', code: 'INTERNAL', message: (e as Error)?.stack ?? String(e) });
+    reportFailure(e, msg.type === 'init');
   }
 });
