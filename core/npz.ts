@@ -257,11 +257,15 @@ const ALIGN = 8;
  * readNpz for a runner reading thousands of inputs in a row: every file goes into one buffer reused from
  * file to file (no allocation and no fresh pages per file, which cost more than the read itself), placed
  * so that the first stored member's array data is 8-byte aligned (no realigning copy for float views;
- * numpy's and our own writers leave it at an odd offset). The arrays returned view that buffer: they are
- * valid until the next read.
+ * numpy's and our own writers leave it at an odd offset). A file is read to where the file before it came
+ * out aligned, as the files of a datalist share a layout; only a file of another layout is moved after
+ * reading (a second pass over its bytes: 6 us of 135 us for a 600 KB float32 input, measured reading 1,024
+ * of them in a row). The arrays returned view that buffer: they are valid until the next read.
  */
 export class NpzReader {
   private buf = new Uint8Array(0);
+  /** Where the last file went in `buf` (0 .. ALIGN-1). */
+  private lead = 0;
 
   read(file: string): Map<string, NpyArray> {
     let bytes: Uint8Array | undefined;
@@ -272,8 +276,8 @@ export class NpzReader {
       if (st.isFile()) {
         if (this.buf.byteLength < st.size + ALIGN) this.buf = new Uint8Array(Math.ceil((st.size + ALIGN) * 1.25));
         let got = 0;
-        for (let n = -1; got < st.size && n !== 0; got += n) n = fs.readSync(fd, this.buf, ALIGN + got, st.size - got, got);
-        bytes = this.buf.subarray(ALIGN, ALIGN + got);
+        for (let n = -1; got < st.size && n !== 0; got += n) n = fs.readSync(fd, this.buf, this.lead + got, st.size - got, got);
+        bytes = this.buf.subarray(this.lead, this.lead + got);
       }
     } catch {
       // readNpz below words the error
@@ -281,10 +285,11 @@ export class NpzReader {
       if (fd !== undefined) fs.closeSync(fd);
     }
     if (!bytes) return readNpz(file);
-    const shift = (this.buf.byteOffset + ALIGN + firstArrayOffset(bytes, file)) % ALIGN;
-    if (shift) {
-      this.buf.copyWithin(ALIGN - shift, ALIGN, ALIGN + bytes.byteLength);
-      bytes = this.buf.subarray(ALIGN - shift, ALIGN - shift + bytes.byteLength);
+    const lead = (ALIGN - ((this.buf.byteOffset + firstArrayOffset(bytes, file)) % ALIGN)) % ALIGN;
+    if (lead !== this.lead) {
+      this.buf.copyWithin(lead, this.lead, this.lead + bytes.byteLength);
+      bytes = this.buf.subarray(lead, lead + bytes.byteLength);
+      this.lead = lead;
     }
     return decodeNpz(bytes, file);
   }

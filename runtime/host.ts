@@ -5,7 +5,8 @@
  * cannot leave a partial output.
  */
 import fs from 'node:fs';
-import { parentEnd, peakRssBytes, threadLink, type Link } from './link.js';
+import { inlineLink, parentEnd, peakRssBytes, threadLink, type Link } from './link.js';
+import { serveSession } from './session.js';
 import type { FromHost, FromSession, ToHost, ToSession, WorkItem } from './protocol.js';
 
 interface Slot {
@@ -54,7 +55,8 @@ function startSessions(msg: Extract<ToHost, { type: 'init' }>): void {
   let ready = 0;
   let warm = 0;
   for (let i = 0; i < msg.sessions; i++) {
-    const link = threadLink<ToSession, FromSession>(new URL('./session.js', import.meta.url));
+    // One session runs on this thread (it only blocks the relaying between runs); several get a thread each.
+    const link = msg.sessions === 1 ? inlineLink<ToSession, FromSession>(serveSession) : threadLink<ToSession, FromSession>(new URL('./session-thread.js', import.meta.url));
     const slot: Slot = { link, held: 0 };
     slots.push(slot);
     link.onMessage((m) => {

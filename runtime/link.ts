@@ -25,11 +25,39 @@ export function processLink<In, Out>(script: URL): Link<In, Out> {
   return {
     pid: child.pid ?? -1,
     send: (msg) => {
-      if (child.connected) child.send(msg as object);
+      // A child killed a moment ago can still look connected: the write then fails (EPIPE), and its 'exit'
+      // event, not this, reports the death.
+      if (child.connected) child.send(msg as object, () => {});
     },
     onMessage: (cb) => void child.on('message', (m) => cb(m as Out)),
     onExit: (cb) => void child.once('exit', (code, signal) => cb(signal ?? `exit code ${code}`)),
     kill: () => void child.kill('SIGKILL'),
+  };
+}
+
+/**
+ * A worker served on this very thread: messages are handed over by reference on the microtask queue (no copy,
+ * nothing to transfer). It lives and dies with the thread, so it never exits on its own and cannot be killed
+ * apart from it.
+ */
+export function inlineLink<In, Out>(serve: (end: ParentEnd<In, Out>) => void): Link<In, Out> {
+  const toWorker: ((msg: In) => void)[] = [];
+  const toUs: ((msg: Out) => void)[] = [];
+  serve({
+    send: (msg) => queueMicrotask(() => toUs.forEach((cb) => cb(msg))),
+    sendThen: (msg, then) => {
+      queueMicrotask(() => toUs.forEach((cb) => cb(msg)));
+      queueMicrotask(then);
+    },
+    onMessage: (cb) => void toWorker.push(cb),
+    onOrphaned: () => {},
+  });
+  return {
+    pid: process.pid,
+    send: (msg) => queueMicrotask(() => toWorker.forEach((cb) => cb(msg))),
+    onMessage: (cb) => void toUs.push(cb),
+    onExit: () => {},
+    kill: () => process.exit(1),
   };
 }
 

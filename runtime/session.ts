@@ -1,20 +1,22 @@
 /**
- * One ORT session on its own worker thread: onnxruntime-node's run() is synchronous native code that blocks
- * the thread calling it, so each session gets a thread. The thread also reads and prepares its own batches,
- * right before running them, into one reused input buffer: with the default thread count the sessions fill
- * every core, and reading on another thread at the same time preempts ORT's threads mid-operator (measured
- * on RepVGG-A0, batch 8 of float32 [3,224,224], 2 threads: reading the next batch on a second thread during
- * run() gave 53.8-56.7 ms per batch against 53.6-58.1 ms reading in turn, no gain for the extra thread).
- * Units wait in this thread's own queue, so the next one starts the moment run() returns.
+ * One ORT session, served over a message port: onnxruntime-node's run() is synchronous native code that blocks
+ * the thread calling it. A host with several sessions gives each its own thread (session-thread.ts); a host
+ * with one runs it on its own main thread (the host only relays between runs, so it loses nothing, and a
+ * thread start-up and a cross-thread message per batch are saved). The session also reads and prepares its
+ * own batches, right before running them, into one reused input buffer: with the default thread count the
+ * sessions fill every core, and reading on another thread at the same time preempts ORT's threads
+ * mid-operator (measured on RepVGG-A0, batch 8 of float32 [3,224,224], 2 threads: reading the next batch on
+ * a second thread during run() gave 53.8-56.7 ms per batch against 53.6-58.1 ms reading in turn, no gain).
+ * Units wait in the session's own queue, so the next one starts the moment run() returns.
  */
 import ort from 'onnxruntime-node';
 import { RebakeError } from '../core/errors.js';
-import { parentEnd } from './link.js';
+import type { ParentEnd } from './link.js';
 import { NpzReader } from '../core/npz.js';
 import { allocBatch, imageOf, prepareRow, syntheticBatch, type InputData } from './prepare.js';
 import type { BadItem, FromSession, InputPlan, ModelInfo, OutTensor, RunTiming, TensorMeta, ToSession, WorkItem } from './protocol.js';
 
-const port = parentEnd<ToSession, FromSession>();
+let port: ParentEnd<ToSession, FromSession>;
 let session: ort.InferenceSession | undefined;
 let input: InputPlan | undefined;
 let synthetic: ort.Tensor | undefined;
@@ -114,7 +116,7 @@ async function drain(): Promise<void> {
   }
 }
 
-port.onMessage(async (msg) => {
+async function onMessage(msg: ToSession): Promise<void> {
   try {
     switch (msg.type) {
       case 'init': {
@@ -155,4 +157,10 @@ port.onMessage(async (msg) => {
   } catch (e) {
     reportFailure(e, msg.type === 'init');
   }
-});
+}
+
+/** Serve the session on `end`: the parent end of a thread, or of a link inside the host's own thread. */
+export function serveSession(end: ParentEnd<ToSession, FromSession>): void {
+  port = end;
+  port.onMessage((msg) => void onMessage(msg));
+}
