@@ -1,7 +1,7 @@
 /**
  * Acceptance of the quantized builds on the trained demo model (tools/demo_model, 2,000 committed
  * Fashion-MNIST test images), through the CLI as a user runs it: build, image2npz, run, eval.
- * - int8 (per channel, percentile): top-1 within 1.0 point of fp32;
+ * - int8 (per channel, percentile, and kl_divergence): top-1 within 1.0 point of fp32;
  * - fp16: top-1 agreement with fp32 >= 99.9%;
  * - int8 with max_accuracy_drop 0.3 measured on one half of the images: the bound holds on the other half.
  */
@@ -60,12 +60,17 @@ beforeAll(() => {
     c.backend.quantize.eval = { datalist: half[0], gt };
   });
   builds.bounded = { name: bounded.name, log: ok(['build', bounded.file]) };
+  const kl = shippedConfig('demo_int8', dir, (c) => {
+    c.name = 'demo_int8_kl';
+    c.backend.quantize.calibrate_mode = 'kl_divergence';
+  });
+  builds.kl = { name: kl.name, log: ok(['build', kl.file]) };
 }, 300_000);
 
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 describe('quantized builds of the trained demo model', () => {
-  it('int8 (per channel, percentile) is within 1.0 point of fp32 top-1; fp16 agrees with fp32 on >= 99.9% of the images', () => {
+  it('int8 (per channel, percentile or kl_divergence) is within 1.0 point of fp32 top-1; fp16 agrees with fp32 on >= 99.9% of the images', () => {
     const fp32 = runAndEval(builds.demo_fp32.name, list, 'fp32');
     const int8 = runAndEval(builds.demo_int8.name, list, 'int8');
     const fp16 = runAndEval(builds.demo_fp16.name, list, 'fp16');
@@ -77,6 +82,9 @@ describe('quantized builds of the trained demo model', () => {
     expect(agree).toBeGreaterThanOrEqual(0.999);
     // Negative control: the int8 model is not the float model in disguise.
     expect(int8.classes.some((c, i) => c !== fp32.classes[i])).toBe(true);
+    // kl_divergence too (its ranges once cut every post-ReLU tail hard: 84.35% against fp32's 91.55%).
+    const kl = runAndEval(builds.kl.name, list, 'kl');
+    expect(Math.abs(fp32.top1 - kl.top1)).toBeLessThanOrEqual(1.0);
   });
 
   it('max_accuracy_drop 0.3 on one half holds on the held-out half; the layers kept float are reported', () => {

@@ -43,6 +43,9 @@ values.set(gaussian(N, 7));
 values.set(OUTLIERS, N);
 const stats = statsOf([values]);
 const w = stats.histogram!.width;
+/** After a ReLU: half the values exactly 0. */
+const relu = gaussian(N, 11).map((v) => Math.max(v, 0));
+const reluStats = statsOf([relu]);
 
 let dir: string;
 let ref: {
@@ -50,6 +53,7 @@ let ref: {
   /** NumPy percentiles as the nearest sample below and above ('lower' / 'higher'). */
   pAbs: [number, number]; pLo: [number, number]; pHi: [number, number];
   mseT: number; mseBest: number; klT: number;
+  reluMseBest: number; reluKlT: number; reluKlTNoFix: number; reluMseNoFix: number;
   mseAt: (t: number) => number;
 };
 
@@ -94,25 +98,41 @@ def smooth(v, eps=1e-4):
     v[z] = eps
     v[nz] -= eps * z.sum() / nz.sum()
     return v
-n = int(np.nonzero(hist)[0][-1]) + 1
-best, best_i = np.inf, n
-for i in range(128, n + 1):
-    ref = hist[:i].copy()
-    ref[i - 1] += hist[i:n].sum()
-    m = i // 128
-    q = np.zeros(i)
-    for j in range(128):
-        lo = j * m
-        hi = i if j == 127 else lo + m
-        nzs = ref[lo:hi] != 0
-        if nzs.sum():
-            q[lo:hi][nzs] = hist[lo:hi].sum() / nzs.sum()
-    P, Q = smooth(ref), smooth(q)
-    if P is None or Q is None: continue
-    P = P / P.sum(); Q = Q / Q.sum()
-    kl = float(np.sum(P * np.log(P / Q)))
-    if kl < best: best, best_i = kl, i
-out['klT'] = best_i * w
+def entropy_t(hist, w, zero_fix=True):
+    n = int(np.nonzero(hist)[0][-1]) + 1
+    hist = hist[:n].copy()
+    # NVIDIA's reference (pytorch-quantization): the first bin (every zero a ReLU makes) counts as the second.
+    if zero_fix: hist[0] = hist[1]
+    best, best_i = np.inf, n
+    for i in range(128, n + 1):
+        ref = hist[:i].copy()
+        ref[i - 1] += hist[i:n].sum()
+        m = i // 128
+        q = np.zeros(i)
+        for j in range(128):
+            lo = j * m
+            hi = i if j == 127 else lo + m
+            nzs = ref[lo:hi] != 0
+            if nzs.sum():
+                q[lo:hi][nzs] = hist[lo:hi].sum() / nzs.sum()
+        P, Q = smooth(ref), smooth(q)
+        if P is None or Q is None: continue
+        P = P / P.sum(); Q = Q / Q.sum()
+        kl = float(np.sum(P * np.log(P / Q)))
+        if kl <= best: best, best_i = kl, i
+    return best_i * w
+out['klT'] = entropy_t(hist, w)
+# ReLU of a unit Gaussian: half the values exactly 0.
+r = d['relu'].astype(np.float64)
+rw = float(d['relu_width'][0])
+def mse_r(t):
+    s = t / 127
+    return float(np.mean((r - np.clip(np.round(r / s), -128, 127) * s) ** 2))
+rts = np.linspace(0.5, r.max(), 400)
+out['reluMseBest'] = min(mse_r(t) for t in rts)
+out['reluKlT'] = entropy_t(d['relu_hist'].astype(np.float64), rw)
+out['reluKlTNoFix'] = entropy_t(d['relu_hist'].astype(np.float64), rw, zero_fix=False)
+out['reluMseNoFix'] = mse_r(out['reluKlTNoFix'])
 print(json.dumps(out))
 `;
 
@@ -120,6 +140,9 @@ beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rebake-range-'));
   const file = path.join(dir, 'act.npz');
   writeNpz(file, {
+    relu: { dtype: 'float32', shape: [relu.length], data: relu },
+    relu_hist: { dtype: 'float64', shape: [absHistogram(reluStats.histogram!).length], data: absHistogram(reluStats.histogram!) },
+    relu_width: { dtype: 'float64', shape: [1], data: Float64Array.of(reluStats.histogram!.width) },
     values: { dtype: 'float32', shape: [values.length], data: values },
     abs_hist: { dtype: 'float64', shape: [absHistogram(stats.histogram!).length], data: absHistogram(stats.histogram!) },
     width: { dtype: 'float64', shape: [1], data: Float64Array.of(w) },
@@ -168,6 +191,20 @@ describe('calibration ranges on Gaussian + outliers', () => {
     // Clips the outliers, keeps the Gaussian body.
     expect(kl.max).toBeGreaterThan(3);
     expect(kl.max).toBeLessThan(30);
+  });
+
+  it('kl_divergence after a ReLU: the zeros do not make it clip the tail (squared error near the optimum)', () => {
+    const t = computeRange(reluStats, 'kl_divergence', { symmetric: true }).max;
+    expect(t).toBeCloseTo(ref.reluKlT, 9);
+    const g = quantGrid({ min: -t, max: t }, true);
+    let e = 0;
+    for (const v of relu) e += (v - fakeQuantize(v, g)) ** 2;
+    expect(e / relu.length).toBeLessThanOrEqual(ref.reluMseBest * 1.3);
+    expect(t).toBeGreaterThan(3.5);
+    // Negative control: the same search with the zeros' bin left as it is cuts at under 2 sigma, an error
+    // far past the bound above.
+    expect(ref.reluKlTNoFix).toBeLessThan(2);
+    expect(ref.reluMseNoFix).toBeGreaterThan(ref.reluMseBest * 50);
   });
 
   it('mse: within 2% of the brute-force optimum on the raw values, better than max', () => {
