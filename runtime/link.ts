@@ -20,8 +20,8 @@ export interface Link<In, Out> {
   kill(): void;
 }
 
-export function processLink<In, Out>(script: URL): Link<In, Out> {
-  const child = fork(fileURLToPath(script), [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+export function processLink<In, Out>(script: URL, env: NodeJS.ProcessEnv = process.env): Link<In, Out> {
+  const child = fork(fileURLToPath(script), [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env });
   return {
     pid: child.pid ?? -1,
     send: (msg) => {

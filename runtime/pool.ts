@@ -4,6 +4,9 @@
  * its units go back to the front of the queue once, to be run elsewhere; a unit that was already retried,
  * or that no live host is left to run, is reported lost.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { InternalError, RebakeError } from '../core/errors.js';
 import { peakRssBytes, processLink, type Link } from './link.js';
 import type { BadItem, FromHost, ModelInfo, OutTensor, Plan, RunTiming, ToHost, WorkItem } from './protocol.js';
@@ -79,6 +82,25 @@ export function formatMemory(m: MemoryReport): string {
   return [`coordinator ${mib(m.coordinatorPeakRssBytes)}`, ...m.processes.map((p) => `process ${p.process} (pid ${p.pid}) ${mib(p.peakRssBytes)}`)].join(', ');
 }
 
+/** Host temp folders not removed yet: removed when this process exits, if it ends before its hosts do (Ctrl-C). */
+const hostTempFolders = new Set<string>();
+let removeAtExit = false;
+
+function hostTempFolder(): string {
+  if (!removeAtExit) {
+    removeAtExit = true;
+    process.once('exit', () => [...hostTempFolders].forEach(removeHostTempFolder));
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rebake-run-'));
+  hostTempFolders.add(dir);
+  return dir;
+}
+
+function removeHostTempFolder(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+  hostTempFolders.delete(dir);
+}
+
 export class Pool {
   readonly hosts: HostState[] = [];
   /** Why each host that died unexpectedly died. */
@@ -128,8 +150,24 @@ export class Pool {
     this.settle?.resolve();
   }
 
+  /**
+   * The hosts' temporary folder, removed once they are all gone: onnxruntime leaves a log file in the temp
+   * folder of every process that loads it (`mat-debug-<pid>.log`, empty), thousands of them in /tmp after a
+   * Kubernetes job array otherwise.
+   */
+  private tmp?: string;
+
+  private hostEnv(): NodeJS.ProcessEnv {
+    this.tmp ??= hostTempFolder();
+    return { ...process.env, TMPDIR: this.tmp };
+  }
+
+  private removeTmpWhenAllExited(): void {
+    if (this.tmp && this.hosts.every((h) => !h.alive)) removeHostTempFolder(this.tmp);
+  }
+
   private spawn(index: number): void {
-    const link = processLink<ToHost, FromHost>(new URL('./host.js', import.meta.url));
+    const link = processLink<ToHost, FromHost>(new URL('./host.js', import.meta.url), this.hostEnv());
     const h: HostState = { index, link, alive: true, ready: false, want: 0, inflight: new Map(), peakRssBytes: 0, gone: false };
     this.hosts.push(h);
     link.onMessage((m) => this.onMessage(h, m));
@@ -185,6 +223,7 @@ export class Pool {
 
   private onExit(h: HostState, how: string): void {
     h.alive = false;
+    this.removeTmpWhenAllExited();
     if (this.stopping) {
       this.settleWhenAllGone();
       return;

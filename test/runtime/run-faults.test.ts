@@ -82,7 +82,8 @@ describe('Ctrl-C', () => {
     // Many small batches so that the signal lands mid-run.
     const big = makeDatalist(path.join(dir, 'in-big'), 400, [{ h: 64, w: 64 }], 'big');
     const out = path.join(dir, 'out-int');
-    const child = cliSpawn(['run', '-m', model, '--datalist', big.list, '--path_output', out, '-b', '1']);
+    const tmp = tempDir('int-tmp');
+    const child = cliSpawn(['run', '-m', model, '--datalist', big.list, '--path_output', out, '-b', '1'], { env: { TMPDIR: tmp } });
     let stdout = '';
     child.stdout!.on('data', (d) => (stdout += d));
     const exited = new Promise<{ code: number | null; at: number }>((resolve) => child.on('exit', (code) => resolve({ code, at: performance.now() })));
@@ -93,6 +94,8 @@ describe('Ctrl-C', () => {
     const { code, at } = await exited;
     expect(at - sent).toBeLessThan(2000);
     expect(code).toBe(130);
+    // The killed worker process's temp folder went too.
+    expect(fs.readdirSync(tmp)).toEqual([]);
     const m = /interrupted after [\d.]+ s: (\d+) outputs written to .* this run, 0 already there, (\d+) of 400 not run; rerun with --resume to finish/.exec(stdout);
     expect(m).not.toBeNull();
     const written = Number(m![1]);

@@ -59,6 +59,13 @@ describe('performance mode', () => {
     expect(lines(stdout).filter((x) => /^process \d +pid \d+: \d+ runs/.test(x))).toHaveLength(2);
   });
 
+  it('leaves nothing in the temp folder (onnxruntime writes a log file there in each process that loads it)', () => {
+    const tmp = tempDir('perf-tmp');
+    const r = cli(['run', '-m', model, '-p', '2', '-b', '1', '--iterations', '4', '--warmup', '0'], { env: { TMPDIR: tmp } });
+    expect(r.status).toBe(0);
+    expect(fs.readdirSync(tmp)).toEqual([]);
+  });
+
   it('reports the peak RSS of the coordinator and of each worker process, which holds the model', () => {
     // 96 MB of classifier weights: more than a bare node process's own footprint, so the bounds below mean something.
     const big = saveClassifier(path.join(dir, 'big.onnx'), { input: 'uint8', size: 8, classes: 3_000_000 });
