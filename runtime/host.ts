@@ -6,7 +6,6 @@
  */
 import fs from 'node:fs';
 import { inlineLink, parentEnd, peakRssBytes, threadLink, type Link } from './link.js';
-import { serveSession } from './session.js';
 import type { FromHost, FromSession, ToHost, ToSession, WorkItem } from './protocol.js';
 
 interface Slot {
@@ -51,12 +50,14 @@ function pump(): void {
   }
 }
 
-function startSessions(msg: Extract<ToHost, { type: 'init' }>): void {
+async function startSessions(msg: Extract<ToHost, { type: 'init' }>): Promise<void> {
+  // One session runs on this thread (it only blocks the relaying between runs); several get a thread each, and
+  // this thread then never loads onnxruntime. Nothing else comes from the coordinator before 'ready'.
+  const inline = msg.sessions === 1 ? (await import('./session.js')).serveSession : undefined;
   let ready = 0;
   let warm = 0;
   for (let i = 0; i < msg.sessions; i++) {
-    // One session runs on this thread (it only blocks the relaying between runs); several get a thread each.
-    const link = msg.sessions === 1 ? inlineLink<ToSession, FromSession>(serveSession) : threadLink<ToSession, FromSession>(new URL('./session-thread.js', import.meta.url));
+    const link = inline ? inlineLink<ToSession, FromSession>(inline) : threadLink<ToSession, FromSession>(new URL('./session-thread.js', import.meta.url));
     const slot: Slot = { link, held: 0 };
     slots.push(slot);
     link.onMessage((m) => {
@@ -105,7 +106,7 @@ parent.onMessage((msg) => {
     case 'init': {
       const fp = /^kill-host:(\d+):(.+)$/.exec(process.env.REBAKE_FAILPOINT ?? '');
       if (fp) failpoint = { batch: Number(fp[1]), claim: fp[2] };
-      startSessions(msg);
+      void startSessions(msg);
       break;
     }
     case 'plan':

@@ -119,7 +119,8 @@ export function parentEnd<In, Out>(): ParentEnd<In, Out> {
   if (!process.send) throw new Error('not started as a rebake worker (no IPC channel)');
   return {
     send: (msg) => {
-      if (process.connected) process.send!(msg as object);
+      // As in processLink: a parent gone a moment ago fails the write; the 'disconnect' event reports it.
+      if (process.connected) process.send!(msg as object, undefined, undefined, () => {});
     },
     sendThen: (msg, then) => {
       if (process.connected) process.send!(msg as object, undefined, undefined, () => then());

@@ -84,13 +84,9 @@ export function formatMemory(m: MemoryReport): string {
 
 /** Host temp folders not removed yet: removed when this process exits, if it ends before its hosts do (Ctrl-C). */
 const hostTempFolders = new Set<string>();
-let removeAtExit = false;
+process.once('exit', () => [...hostTempFolders].forEach(removeHostTempFolder));
 
 function hostTempFolder(): string {
-  if (!removeAtExit) {
-    removeAtExit = true;
-    process.once('exit', () => [...hostTempFolders].forEach(removeHostTempFolder));
-  }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rebake-run-'));
   hostTempFolders.add(dir);
   return dir;
