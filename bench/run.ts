@@ -151,12 +151,8 @@ async function wholeProcesses(work: string, threads: number): Promise<void> {
   console.log(`   rebake: rebake ${runArgs.join(' ')} --path_output <out>`);
   console.log(`   bare:    node bench/bare-loop.js: one InferenceSession, ${threads} intra-op threads, ${batches} batches of ${BATCH} from one in-memory tensor (the target's reference)`);
   console.log(`   bare+io: the same loop reading each batch's npz (rebake's reader, CRCs checked) and writing each output npz in line, on its one thread (for comparison: the file work alone)`);
-  const sides = {
-    bare: { label: 'bare', args: bareArgs },
-    io: { label: 'bare+io', args: [...bareArgs] },
-    rebake: { label: 'rebake run', args: [cli, ...runArgs] },
-  };
-  type Side = keyof typeof sides;
+  const labels = { bare: 'bare', io: 'bare+io', rebake: 'rebake run' };
+  type Side = keyof typeof labels;
   const secs: Record<Side, number[]> = { bare: [], io: [], rebake: [] };
   const ratios: number[] = [];
   const ioRatios: number[] = [];
@@ -165,10 +161,13 @@ async function wholeProcesses(work: string, threads: number): Promise<void> {
   for (let r = 0; r < WHOLE_ROUNDS; r++) {
     const out = path.join(dir, `out${r}`);
     const report = path.join(dir, `report${r}.json`);
-    const argsOf = (side: Side) =>
-      side === 'rebake' ? [...sides.rebake.args, '--path_output', out, '--report', report] : side === 'io' ? [...sides.io.args, list, path.join(dir, `io${r}`)] : sides.bare.args;
+    const args: Record<Side, string[]> = {
+      bare: bareArgs,
+      io: [...bareArgs, list, path.join(dir, `io${r}`)],
+      rebake: [cli, ...runArgs, '--path_output', out, '--report', report],
+    };
     const got = {} as Record<Side, { seconds: number; stdout: string }>;
-    for (const side of orders[r % orders.length]) got[side] = timedProcess(argsOf(side), dir);
+    for (const side of orders[r % orders.length]) got[side] = timedProcess(args[side], dir);
     const summary = JSON.parse(fs.readFileSync(report, 'utf8')) as DatalistSummary;
     if (summary.written !== WHOLE_INPUTS) throw new Error(`rebake run wrote ${summary.written} of ${WHOLE_INPUTS}`);
     for (const side of Object.keys(secs) as Side[]) secs[side].push(got[side].seconds);
@@ -176,12 +175,12 @@ async function wholeProcesses(work: string, threads: number): Promise<void> {
     ioRatios.push(got.io.seconds / got.rebake.seconds);
     const m = summary.memory;
     console.log(
-      `   round ${r + 1} (${orders[r % orders.length].map((x) => sides[x].label).join(', ')}): bare ${got.bare.seconds.toFixed(2)} s, bare+io ${got.io.seconds.toFixed(2)} s, rebake run ${got.rebake.seconds.toFixed(2)} s;` +
+      `   round ${r + 1} (${orders[r % orders.length].map((x) => labels[x]).join(', ')}): bare ${got.bare.seconds.toFixed(2)} s, bare+io ${got.io.seconds.toFixed(2)} s, rebake run ${got.rebake.seconds.toFixed(2)} s;` +
         ` bare/rebake ${ratios[r].toFixed(3)}, bare+io/rebake ${ioRatios[r].toFixed(3)}; peak RSS bare ${mib(JSON.parse(got.bare.stdout).peakRssBytes)}, rebake coordinator ${mib(m.coordinatorPeakRssBytes)} + worker process ${m.processes.map((p) => mib(p.peakRssBytes)).join(' + ')}`,
     );
   }
   const r1 = median(ratios);
-  console.log(`   ${(Object.keys(secs) as Side[]).map((side) => `${sides[side].label} ${median(secs[side]).toFixed(2)} s (spread ${spread(secs[side], 2)})`).join(', ')}`);
+  console.log(`   ${(Object.keys(secs) as Side[]).map((side) => `${labels[side]} ${median(secs[side]).toFixed(2)} s (spread ${spread(secs[side], 2)})`).join(', ')}`);
   console.log(`whole bare+io process / whole rebake run process, median of per-round ratios: ${median(ioRatios).toFixed(3)} (spread ${spread(ioRatios)})  (the runner around the file work)`);
   console.log(`whole bare process / whole rebake run process, median of per-round ratios: ${r1.toFixed(3)} (spread ${spread(ratios)})  (target >= 0.95) ${r1 >= 0.95 ? 'PASS' : 'FAIL'}`);
   fs.rmSync(dir, { recursive: true, force: true });
